@@ -1,0 +1,156 @@
+/**
+ * The durable queue port. SQLite is the default implementation (`SqliteStore.ts`); every
+ * implementation passes the one conformance suite in `test/Store/StoreSuite.ts`.
+ *
+ * Items move `pending → processing → completed | skipped | failed`. A claim leases items to an owner
+ * until an expiry; a heartbeat renews the leases; an expired lease makes the item claimable again.
+ *
+ * @since 0.1.0
+ */
+import { Context, Schema, type Effect, type Option } from "effect"
+import type { Item, SourceRecord } from "../Domain/Item.js"
+import type { Outcome } from "../Domain/Outcome.js"
+import type { RunCounts, RunMetrics } from "../Domain/Run.js"
+
+/**
+ * The store could not do its job. `NotSluice` and `TooNew` are found before anything is written.
+ *
+ * @since 0.1.0
+ */
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
+  reason: Schema.Literal("NotSluice", "TooNew", "Unavailable", "Write", "Read"),
+  location: Schema.String,
+  message: Schema.String
+}) {}
+
+/** @since 0.1.0 */
+export interface RunInfo {
+  readonly id: string
+  /** The pipeline settings the run was created with (JSON), so a worker or a service can rebuild it. */
+  readonly config: unknown
+  readonly createdAt: number
+  /** Set once the run's source has been read to its end; a resumed run then skips fetching. */
+  readonly fetchedAt: number | null
+}
+
+/** @since 0.1.0 */
+export interface RecordResult {
+  /** Items that were new to the store. */
+  readonly inserted: number
+  /** Records that were already in the store and have completed: their source may need acking again. */
+  readonly alreadyCompleted: ReadonlyArray<Item>
+}
+
+/** @since 0.1.0 */
+export interface ClaimOptions {
+  readonly owner: string
+  readonly limit: number
+  readonly leaseMs: number
+  /** Claim only from this run; all runs when absent. */
+  readonly run?: string | undefined
+}
+
+/**
+ * The end of one delivery of an item.
+ *
+ * @since 0.1.0
+ */
+export interface Completion {
+  readonly run: string
+  readonly seq: number
+  readonly owner: string
+  readonly outcome: Outcome
+  /** Upstream attempts spent in this delivery. */
+  readonly attempts: number
+  readonly route?: string | undefined
+  readonly startedAt: number
+  readonly finishedAt: number
+}
+
+/**
+ * An item handed back to pending without an outcome (circuit open, budget reached, shutdown).
+ *
+ * @since 0.1.0
+ */
+export interface Release {
+  readonly run: string
+  readonly seq: number
+  readonly owner: string
+  readonly notBefore: number
+  readonly attempts: number
+}
+
+/**
+ * One line of a run's ordered results.
+ *
+ * @since 0.1.0
+ */
+export interface ResultRow {
+  readonly seq: number
+  readonly key: string
+  readonly status: "pending" | "processing" | "completed" | "skipped" | "failed"
+  /** The output as JSON text (completed items), or null. */
+  readonly outputJson: string | null
+  readonly errorTag: string | null
+  readonly errorMessage: string | null
+  readonly attempts: number
+}
+
+/** @since 0.1.0 */
+export interface ErrorRow {
+  readonly run: string
+  readonly seq: number
+  readonly key: string
+  readonly errorTag: string
+  readonly errorMessage: string
+  readonly attempts: number
+  readonly finishedAt: number | null
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Store extends Context.Tag("sluice/Store/Store")<
+  Store,
+  {
+    /** Where the store lives, for messages (a file path, a database name). */
+    readonly location: string
+    /** Creates the run if it is new; returns it as stored either way. */
+    readonly openRun: (id: string, config: unknown) => Effect.Effect<RunInfo, StoreError>
+    readonly getRun: (id: string) => Effect.Effect<Option.Option<RunInfo>, StoreError>
+    readonly listRuns: Effect.Effect<ReadonlyArray<RunInfo>, StoreError>
+    readonly markFetched: (run: string) => Effect.Effect<void, StoreError>
+    /**
+     * Records source records before any stage touches them, in one transaction. A key already in the
+     * run is left as it is. Records with an `ordinal` take it as their `seq`; others are numbered after
+     * the run's highest seq. `Malformed` records are stored already failed (`Invalid`, with their line).
+     */
+    readonly record: (run: string, records: ReadonlyArray<SourceRecord>) => Effect.Effect<RecordResult, StoreError>
+    /** Leases up to `limit` claimable items in one atomic statement, lowest seq first. */
+    readonly claim: (options: ClaimOptions) => Effect.Effect<ReadonlyArray<Item>, StoreError>
+    /** Extends every lease the owner holds; returns how many. */
+    readonly heartbeat: (owner: string, leaseMs: number) => Effect.Effect<number, StoreError>
+    /**
+     * Writes outcomes and statuses in one transaction (group commit). An item whose lease this owner
+     * no longer holds is left alone; the result says, per completion, whether it was written.
+     */
+    readonly complete: (completions: ReadonlyArray<Completion>) => Effect.Effect<ReadonlyArray<boolean>, StoreError>
+    readonly release: (releases: ReadonlyArray<Release>) => Effect.Effect<void, StoreError>
+    /** Hands every lease of an owner back to pending (graceful shutdown); returns how many. */
+    readonly releaseOwner: (owner: string) => Effect.Effect<number, StoreError>
+    readonly counts: (run?: string) => Effect.Effect<RunCounts, StoreError>
+    /** Items of a run in seq order, from `afterSeq` (exclusive), at most `limit`. */
+    readonly results: (
+      run: string,
+      options: { readonly afterSeq: number; readonly limit: number }
+    ) => Effect.Effect<ReadonlyArray<ResultRow>, StoreError>
+    readonly lastErrors: (run: string | undefined, limit: number) => Effect.Effect<ReadonlyArray<ErrorRow>, StoreError>
+    /** Sends failed items back to pending; returns how many. */
+    readonly retryFailed: (run?: string) => Effect.Effect<number, StoreError>
+    readonly addMetrics: (run: string, delta: Partial<RunMetrics>) => Effect.Effect<void, StoreError>
+    readonly metrics: (run: string) => Effect.Effect<RunMetrics, StoreError>
+    /** True when the store answers (readiness). */
+    readonly ping: Effect.Effect<boolean>
+  }
+>() {}
