@@ -1,0 +1,403 @@
+/**
+ * The worker: claims items from the store, runs them through classify → process → persist with
+ * bounded concurrency, and writes their outcomes back in group commits. `sluice run`, `sluice worker`
+ * and `sluice serve` all run this one loop.
+ *
+ * Shape: one claimer keeps a small inbox of leased items topped up; `concurrency` fibers take from it;
+ * one committer writes whatever has finished in one transaction, then acknowledges the source.
+ * Leases are renewed by a heartbeat, so a crashed worker's items return to pending when they expire.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Duration, Effect, Fiber, Option, Queue, Ref, Scope, Exit } from "effect"
+import type { StageError } from "../Domain/Errors.js"
+import type { Item } from "../Domain/Item.js"
+import * as Outcome from "../Domain/Outcome.js"
+import type { RunMetrics, StopReason } from "../Domain/Run.js"
+import { Classifier } from "../Stages/Classifier.js"
+import { Persister } from "../Stages/Persister.js"
+import { Processor, type Usage } from "../Stages/Processor.js"
+import { Store, type Completion, type Release, type StoreError } from "../Store/Store.js"
+import { attempt, defaultAttemptOptions, emptyStats, makePauseGate, type AttemptOptions } from "./Attempt.js"
+import { addCounts, Progress } from "./Progress.js"
+
+/**
+ * @since 0.1.0
+ */
+export interface WorkerOptions {
+  /** This worker's lease owner id; unique per process. */
+  readonly owner: string
+  /** At most this many items in the stages at once. 1 is strictly sequential. */
+  readonly concurrency: number
+  /** Claim only from this run; every run when absent. */
+  readonly run?: string | undefined
+  /** How long a claim holds an item without a heartbeat. */
+  readonly leaseMs?: number | undefined
+  /** How often an idle worker looks for new items. */
+  readonly pollMs?: number | undefined
+  /** "idle": return once nothing is left to do; "forever": keep polling (a service). */
+  readonly until: "idle" | "forever"
+  /** With `until: "idle"`, the worker does not call the run finished before this says the source is fully recorded. */
+  readonly sourceDone?: Effect.Effect<boolean> | undefined
+  /** Wakes an idle claimer at once when new items were recorded. */
+  readonly wake?: Queue.Queue<void> | undefined
+  readonly attempt?: AttemptOptions | undefined
+  /** On shutdown, how long items already in the stages may take to finish before they are handed back. */
+  readonly drainTimeout?: Duration.DurationInput | undefined
+  /** Called after outcomes are durably stored, with the completed items (acknowledge the source). */
+  readonly onCommitted?: ((items: ReadonlyArray<Item>) => Effect.Effect<void, StageError>) | undefined
+  /** Called after every group commit (the ordered output follows the store with this). */
+  readonly onCommit?: Effect.Effect<void> | undefined
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface WorkerResult {
+  readonly stoppedBy: StopReason
+  /** Items this worker brought to an outcome. */
+  readonly finished: number
+}
+
+type Finished =
+  | { readonly _tag: "Done"; readonly item: Item; readonly completion: Completion; readonly usage: Usage | undefined; readonly stats: ItemStats }
+  | { readonly _tag: "Release"; readonly item: Item; readonly release: Release; readonly stop: boolean; readonly stats: ItemStats }
+
+interface ItemStats {
+  readonly retries: number
+  readonly rateLimitHits: number
+  readonly pausedMs: number
+  readonly ms: number
+}
+
+const DEFAULT_LEASE_MS = 30_000
+const MAX_BATCH = 1024
+
+/**
+ * Runs the worker until it is done (`until: "idle"`) or interrupted. Interruption drains: no new
+ * claims, items in the stages get `drainTimeout` to finish, finished outcomes are committed, and the
+ * leases of the rest are handed back, so a restart resumes with nothing lost.
+ *
+ * @since 0.1.0
+ */
+export const run = (
+  options: WorkerOptions
+): Effect.Effect<WorkerResult, StoreError, Store | Classifier | Processor | Persister | Progress> =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    const classifier = yield* Classifier
+    const processor = yield* Processor
+    const persister = yield* Persister
+    const progress = yield* Progress
+
+    const concurrency = Math.max(1, Math.floor(options.concurrency))
+    const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS
+    const pollMs = options.pollMs ?? 200
+    const attemptOptions = options.attempt ?? defaultAttemptOptions
+    const drainTimeout = options.drainTimeout ?? "10 seconds"
+    const owner = options.owner
+
+    const gate = yield* makePauseGate
+    const inbox = yield* Queue.unbounded<Item>()
+    const done = yield* Queue.unbounded<Finished>()
+    const signal = options.wake ?? (yield* Queue.sliding<void>(1))
+    /** Items leased by this worker and not yet committed or released. */
+    const leased = yield* Ref.make(0)
+    const stopping = yield* Ref.make<StopReason | undefined>(undefined)
+    const holdUntil = yield* Ref.make(0)
+    const finishedCount = yield* Ref.make(0)
+    /** Mean milliseconds an item spends in the stages, to size how far ahead we claim. */
+    const meanItemMs = yield* Ref.make<number | undefined>(undefined)
+
+    const pending = (run: string, d: Parameters<typeof addCounts>[1]) =>
+      progress.update(run, (p) => ({ ...p, counts: addCounts(p.counts, d) }))
+
+    // ---- one item through the stages -------------------------------------------------------------
+
+    const processItem = (item: Item): Effect.Effect<Finished> =>
+      Effect.gen(function* () {
+        const startedAt = yield* Clock.currentTimeMillis
+        const stats = emptyStats()
+        const release = (attempts: number, notBefore: number, stop: boolean): Finished => ({
+          _tag: "Release",
+          item,
+          release: { run: item.run, seq: item.seq, owner, notBefore, attempts },
+          stop,
+          stats: { ...stats, ms: 0 }
+        })
+        const finish = (
+          outcome: Outcome.Outcome,
+          attempts: number,
+          route: string | undefined,
+          usage: Usage | undefined
+        ): Effect.Effect<Finished> =>
+          Effect.map(Clock.currentTimeMillis, (finishedAt) => ({
+            _tag: "Done",
+            item,
+            completion: { run: item.run, seq: item.seq, owner, outcome, attempts, route, startedAt, finishedAt },
+            usage,
+            stats: { ...stats, ms: finishedAt - startedAt }
+          }))
+        const held = (error: { _tag: "CircuitOpen"; retryAtMs: number } | { _tag: "OverBudget" }, attempts: number) =>
+          error._tag === "CircuitOpen"
+            ? Effect.as(
+                Ref.update(holdUntil, (u) => Math.max(u, error.retryAtMs)),
+                release(attempts, error.retryAtMs, false)
+              )
+            : Effect.as(Ref.set(stopping, "budget"), release(attempts, 0, true))
+
+        if ((yield* Ref.get(stopping)) !== undefined) return release(0, 0, true)
+
+        const routed = yield* attempt(
+          Effect.withSpan(classifier.classify(item), "sluice.classify"),
+          attemptOptions,
+          gate,
+          stats
+        )
+        if (routed._tag === "Held") return yield* held(routed.error, routed.attempts)
+        if (routed._tag === "Failed") {
+          return yield* finish(Outcome.failed(routed.error._tag, routed.error.message, routed.attempts), routed.attempts, undefined, undefined)
+        }
+        const route = routed.value
+        if (route._tag === "Skip") return yield* finish(Outcome.skipped(route.reason), routed.attempts, undefined, undefined)
+
+        const processed = yield* attempt(
+          Effect.withSpan(processor.process(item, route), "sluice.process", { attributes: { "sluice.route": route.label } }),
+          attemptOptions,
+          gate,
+          stats
+        )
+        if (processed._tag === "Held") return yield* held(processed.error, processed.attempts)
+        if (processed._tag === "Failed") {
+          const e = processed.error
+          return yield* finish(Outcome.failed(e._tag, e.message, item.attempts + processed.attempts), processed.attempts, route.label, undefined)
+        }
+        const output = processed.value.output
+        const persisted = yield* attempt(
+          Effect.withSpan(persister.persist(item, output), "sluice.persist"),
+          attemptOptions,
+          gate,
+          stats
+        )
+        if (persisted._tag === "Held") return yield* held(persisted.error, processed.attempts)
+        if (persisted._tag === "Failed") {
+          const e = persisted.error
+          return yield* finish(Outcome.failed(e._tag, `persist: ${e.message}`, persisted.attempts), processed.attempts, route.label, processed.value.usage)
+        }
+        return yield* finish(Outcome.completed(output), processed.attempts, route.label, processed.value.usage)
+      }).pipe(
+        Effect.withSpan("sluice.item", {
+          attributes: { "sluice.run": item.run, "sluice.key": item.key, "sluice.seq": item.seq, "sluice.delivery": item.deliveries }
+        })
+      )
+
+    const processorLoop = Effect.forever(
+      Effect.flatMap(Queue.take(inbox), (item) => Effect.flatMap(processItem(item), (f) => Queue.offer(done, f)))
+    )
+
+    // ---- group commit ----------------------------------------------------------------------------
+
+    const commit = (batch: ReadonlyArray<Finished>) =>
+      Effect.gen(function* () {
+        const completions: Array<Completion> = []
+        const doneItems: Array<Extract<Finished, { _tag: "Done" }>> = []
+        const releases: Array<Release> = []
+        const releasedItems: Array<Item> = []
+        for (const f of batch) {
+          if (f._tag === "Done") {
+            completions.push(f.completion)
+            doneItems.push(f)
+          } else {
+            releases.push(f.release)
+            releasedItems.push(f.item)
+          }
+        }
+        const written = yield* store.complete(completions)
+        yield* store.release(releases)
+
+        // Per-run bookkeeping: metrics in the store, counts in progress.
+        const perRun = new Map<string, { metrics: Partial<Record<keyof RunMetrics, number>>; counts: Record<string, number>; acks: Array<Item> }>()
+        const entry = (run: string) => {
+          let e = perRun.get(run)
+          if (e === undefined) {
+            e = { metrics: {}, counts: { pending: 0, processing: 0, completed: 0, skipped: 0, failed: 0 }, acks: [] }
+            perRun.set(run, e)
+          }
+          return e
+        }
+        const add = (m: Partial<Record<keyof RunMetrics, number>>, k: keyof RunMetrics, v: number) => {
+          if (v !== 0) m[k] = (m[k] ?? 0) + v
+        }
+        let itemMsSum = 0
+        for (let i = 0; i < doneItems.length; i++) {
+          const f = doneItems[i]!
+          const e = entry(f.item.run)
+          e.counts["processing"]!--
+          if (!written[i]) continue // our lease was lost; whoever holds it now will report it
+          const status = Outcome.status(f.completion.outcome)
+          e.counts[status]!++
+          if (status === "completed") e.acks.push(f.item)
+          add(e.metrics, "itemMs", f.stats.ms)
+          add(e.metrics, "itemsTimed", 1)
+          add(e.metrics, "retries", f.stats.retries)
+          add(e.metrics, "rateLimitHits", f.stats.rateLimitHits)
+          add(e.metrics, "admissionWaitMs", f.stats.pausedMs)
+          if (f.usage !== undefined) {
+            add(e.metrics, "tokensIn", f.usage.tokensIn)
+            add(e.metrics, "tokensOut", f.usage.tokensOut)
+            add(e.metrics, "costUsd", f.usage.costUsd)
+            add(e.metrics, "cacheHits", f.usage.cacheHits)
+            add(e.metrics, "cacheMisses", f.usage.cacheMisses)
+          }
+          itemMsSum += f.stats.ms
+        }
+        for (const f of batch) {
+          if (f._tag !== "Release") continue
+          const e = entry(f.item.run)
+          e.counts["processing"]!--
+          e.counts["pending"]!++
+          add(e.metrics, "retries", f.stats.retries)
+          add(e.metrics, "rateLimitHits", f.stats.rateLimitHits)
+        }
+        for (const [run, e] of perRun) {
+          yield* store.addMetrics(run, e.metrics)
+          const finished = e.counts["completed"]! + e.counts["skipped"]! + e.counts["failed"]!
+          yield* progress.update(run, (p) => ({
+            ...p,
+            counts: addCounts(p.counts, e.counts),
+            finishedThisSession: p.finishedThisSession + finished,
+            retries: p.retries + (e.metrics.retries ?? 0),
+            rateLimitHits: p.rateLimitHits + (e.metrics.rateLimitHits ?? 0),
+            held: p.held + releasedItems.filter((it) => it.run === run).length,
+            tokensIn: p.tokensIn + (e.metrics.tokensIn ?? 0),
+            tokensOut: p.tokensOut + (e.metrics.tokensOut ?? 0),
+            costUsd: p.costUsd + (e.metrics.costUsd ?? 0)
+          }))
+          if (options.onCommitted !== undefined && e.acks.length > 0) {
+            // The outcome is stored; a failed acknowledgement is repeated when the source offers the item again.
+            yield* options.onCommitted(e.acks).pipe(
+              Effect.catchAll((error) => Effect.logWarning(`could not acknowledge ${e.acks.length} item(s) at the source: ${error.message}`))
+            )
+          }
+        }
+        if (doneItems.length > 0) {
+          yield* Ref.update(meanItemMs, (m) => {
+            const batchMean = itemMsSum / doneItems.length
+            return m === undefined ? batchMean : m * 0.8 + batchMean * 0.2
+          })
+        }
+        yield* Ref.update(finishedCount, (n) => n + doneItems.length)
+        yield* Ref.update(leased, (n) => n - batch.length)
+        if (options.onCommit !== undefined) yield* options.onCommit
+        yield* Queue.offer(signal, undefined)
+      })
+
+    // Once taken from the queue, a batch is committed even if shutdown begins: a finished item is
+    // never thrown away.
+    const committerStep = Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(restore(Queue.takeBetween(done, 1, MAX_BATCH)), (batch) => commit(Array.from(batch)))
+    )
+    const flush = Effect.flatMap(Queue.takeAll(done), (batch) => (batch.length === 0 ? Effect.void : commit(Array.from(batch))))
+
+    // ---- claiming --------------------------------------------------------------------------------
+
+    /** How many items to keep leased: everyone busy, plus about 50 ms of work ahead (at least one each). */
+    const target = Effect.map(Ref.get(meanItemMs), (m) => {
+      const ahead = m === undefined ? concurrency : Math.ceil((concurrency * 50) / Math.max(m, 0.001))
+      return concurrency + Math.min(MAX_BATCH, Math.max(1, ahead))
+    })
+
+    const waitForSignal = Effect.raceFirst(Queue.take(signal), Effect.sleep(Duration.millis(pollMs)))
+
+    const nothingLeft = Effect.gen(function* () {
+      if ((yield* Ref.get(leased)) > 0) return false
+      if (options.sourceDone !== undefined && !(yield* options.sourceDone)) return false
+      const c = yield* store.counts(options.run)
+      return c.pending + c.processing === 0
+    })
+
+    const claimer: Effect.Effect<StopReason, StoreError> = Effect.gen(function* () {
+      while (true) {
+        const stop = yield* Ref.get(stopping)
+        if (stop !== undefined) return stop
+        const now = yield* Clock.currentTimeMillis
+        const hold = yield* Ref.get(holdUntil)
+        if (hold > now) {
+          yield* Effect.sleep(Duration.millis(Math.min(hold - now, 1000)))
+          continue
+        }
+        const want = (yield* target) - (yield* Ref.get(leased))
+        const minBatch = Math.max(1, Math.floor(concurrency / 4))
+        if (want < minBatch) {
+          yield* waitForSignal
+          continue
+        }
+        const items = yield* store.claim({ owner, limit: Math.min(want, MAX_BATCH), leaseMs, run: options.run })
+        if (items.length > 0) {
+          yield* Ref.update(leased, (n) => n + items.length)
+          const byRun = new Map<string, number>()
+          for (const it of items) byRun.set(it.run, (byRun.get(it.run) ?? 0) + 1)
+          for (const [run, n] of byRun) yield* pending(run, { pending: -n, processing: n })
+          yield* Queue.offerAll(inbox, items)
+          continue
+        }
+        if (options.until === "idle" && (yield* nothingLeft)) return "finished" as const
+        yield* waitForSignal
+      }
+    })
+
+    // ---- lifecycle -------------------------------------------------------------------------------
+
+    const fibers = yield* Scope.make()
+    for (let i = 0; i < concurrency; i++) yield* Effect.forkIn(processorLoop, fibers)
+    const committer = yield* Effect.forkIn(Effect.forever(committerStep), fibers)
+    yield* Effect.forkIn(
+      Effect.forever(
+        Effect.sleep(Duration.millis(Math.max(50, Math.floor(leaseMs / 3)))).pipe(
+          Effect.zipRight(store.heartbeat(owner, leaseMs)),
+          Effect.catchAll((e) => Effect.logWarning(`lease heartbeat failed: ${e.message}`))
+        )
+      ),
+      fibers
+    )
+
+    const waitDrained = (deadline: Duration.DurationInput) =>
+      Effect.gen(function* () {
+        const until = (yield* Clock.currentTimeMillis) + Duration.toMillis(deadline)
+        while ((yield* Ref.get(leased)) > 0 && (yield* Clock.currentTimeMillis) < until) {
+          if (Option.isSome(yield* Fiber.poll(committer))) return
+          yield* Effect.sleep("10 millis")
+        }
+      })
+
+    /** Stop claiming, let the stages finish (bounded), commit, hand back what is left. */
+    const shutdown = (deadline: Duration.DurationInput) =>
+      Effect.gen(function* () {
+        yield* Ref.update(stopping, (s) => s ?? "interrupted")
+        // Items not yet started go straight back to pending.
+        const waiting = yield* Queue.takeAll(inbox)
+        for (const item of waiting) {
+          yield* Queue.offer(done, {
+            _tag: "Release",
+            item,
+            release: { run: item.run, seq: item.seq, owner, notBefore: 0, attempts: 0 },
+            stop: true,
+            stats: { retries: 0, rateLimitHits: 0, pausedMs: 0, ms: 0 }
+          })
+        }
+        yield* waitDrained(deadline)
+        yield* Scope.close(fibers, Exit.void)
+        yield* flush
+        yield* store.releaseOwner(owner)
+      })
+
+    const stoppedBy = yield* claimer.pipe(
+      Effect.onInterrupt(() =>
+        shutdown(drainTimeout).pipe(Effect.catchAll((e) => Effect.logError(`shutdown: ${e.message}`)))
+      ),
+      Effect.onError(() => Scope.close(fibers, Exit.void))
+    )
+    // Finished or stopped by the budget: everything leased drains through the committer.
+    yield* shutdown(stoppedBy === "finished" ? Duration.infinity : drainTimeout)
+    return { stoppedBy, finished: yield* Ref.get(finishedCount) }
+  })

@@ -1,0 +1,687 @@
+/**
+ * The default store: one SQLite file, WAL, embedded, nothing to start.
+ *
+ * Hot statements move whole batches through `json_each`, so a claim, a group commit or a batch of
+ * records costs one statement however many items it carries.
+ *
+ * @since 0.1.0
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import { SqlClient, type SqlError } from "@effect/sql"
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import { Effect, Layer, Option, Schedule, Scope, Clock } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import type { Item, SourceRecord } from "../Domain/Item.js"
+import { emptyCounts, type RunCounts, type RunMetrics } from "../Domain/Run.js"
+import { LATEST, MIGRATIONS_TABLE, migrations, SEQ_SPAN } from "./SqliteMigrations.js"
+import { Store, StoreError, type Completion, type ErrorRow, type ResultRow, type RunInfo } from "./Store.js"
+
+/**
+ * @since 0.1.0
+ */
+export interface SqliteStoreOptions {
+  /** The database file; created when absent. */
+  readonly filename: string
+  /** How long a statement waits for another process's write lock before failing. Default 10 s. */
+  readonly busyTimeoutMs?: number | undefined
+}
+
+const SQLITE_HEADER = "SQLite format 3\u0000"
+
+const causeMessage = (error: SqlError.SqlError): string => {
+  const cause = error.cause
+  return cause instanceof Error ? cause.message : error.message
+}
+
+/**
+ * Refuses, before anything is written, a file that is not a sluice database or was written by a
+ * newer sluice. Opening it normally would already write (WAL mode, the migrations table).
+ */
+const preflight = (filename: string): Effect.Effect<void, StoreError> =>
+  Effect.gen(function* () {
+    const header = yield* Effect.try({
+      try: () => {
+        if (!fs.existsSync(filename)) return undefined
+        const st = fs.statSync(filename)
+        if (st.isDirectory()) throw new Error(`${filename} is a directory`)
+        if (st.size === 0) return undefined
+        const fd = fs.openSync(filename, "r")
+        try {
+          const buf = Buffer.alloc(16)
+          fs.readSync(fd, buf, 0, 16, 0)
+          return buf.toString("latin1")
+        } finally {
+          fs.closeSync(fd)
+        }
+      },
+      catch: (cause) =>
+        new StoreError({
+          reason: "Unavailable",
+          location: filename,
+          message: `cannot read ${filename}: ${cause instanceof Error ? cause.message : String(cause)}`
+        })
+    })
+    if (header === undefined) return
+    if (header !== SQLITE_HEADER) {
+      return yield* new StoreError({
+        reason: "NotSluice",
+        location: filename,
+        message: `${filename} is not a sluice database (it is not SQLite at all)`
+      })
+    }
+    const tables = yield* Effect.scoped(
+      Effect.gen(function* () {
+        const client = yield* SqliteClient.make({ filename, readonly: true, disableWAL: true })
+        const rows = yield* client<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table'`
+        const names = rows.map((r) => r.name)
+        const latest = names.includes(MIGRATIONS_TABLE)
+          ? yield* client<{ n: number | null }>`SELECT max(migration_id) AS n FROM ${client(MIGRATIONS_TABLE)}`
+          : []
+        return { names, latest: latest[0]?.n ?? 0 }
+      }).pipe(Effect.provide(Reactivity.layer))
+    ).pipe(
+      Effect.catchAllCause((cause) =>
+        Effect.fail(
+          new StoreError({
+            reason: "Unavailable",
+            location: filename,
+            message: `cannot open ${filename}: ${String(cause).split("\n")[0]}`
+          })
+        )
+      )
+    )
+    const userTables = tables.names.filter((n) => !n.startsWith("sqlite_"))
+    if (userTables.length === 0) return
+    if (!userTables.includes("sluice_meta") || !userTables.includes(MIGRATIONS_TABLE)) {
+      return yield* new StoreError({
+        reason: "NotSluice",
+        location: filename,
+        message: `${filename} is a SQLite database but not a sluice one (it has tables ${userTables.slice(0, 5).join(", ")})`
+      })
+    }
+    if (tables.latest > LATEST) {
+      return yield* new StoreError({
+        reason: "TooNew",
+        location: filename,
+        message: `${filename} was written by a newer sluice (schema ${tables.latest}, this version knows ${LATEST}); upgrade sluice`
+      })
+    }
+  })
+
+interface RunRow {
+  readonly rid: number
+  readonly id: string
+  readonly config: string
+  readonly created_at: number
+  readonly fetched_at: number | null
+}
+
+interface ItemRow {
+  readonly id: number
+  readonly rid: number
+  readonly seq: number
+  readonly key: string
+  readonly payload: string | null
+  readonly deliveries: number
+  readonly attempts: number
+}
+
+const toRunInfo = (r: RunRow): RunInfo => ({
+  id: r.id,
+  config: JSON.parse(r.config),
+  createdAt: r.created_at,
+  fetchedAt: r.fetched_at
+})
+
+const CLAIM_SQL = `UPDATE items SET status = 'processing', lease_owner = ?, lease_expires = ?,
+  deliveries = deliveries + 1, started_at = COALESCE(started_at, ?)
+WHERE id IN (
+  SELECT id FROM (
+    SELECT id FROM (SELECT id FROM items WHERE status = 'pending' AND id >= ? AND id < ? AND not_before <= ? ORDER BY id LIMIT ?)
+    UNION ALL
+    SELECT id FROM (SELECT id FROM items WHERE status = 'processing' AND lease_expires < ? AND id >= ? AND id < ? LIMIT ?)
+  ) ORDER BY id LIMIT ?
+)
+RETURNING id, rid, seq, key, payload, deliveries, attempts`
+
+const COMPLETE_SQL = `UPDATE items SET
+  status = j.value ->> '$.st',
+  result = j.value -> '$.o',
+  error_tag = j.value ->> '$.t',
+  error_message = j.value ->> '$.m',
+  attempts = items.attempts + (j.value ->> '$.a'),
+  route = j.value ->> '$.r',
+  finished_at = j.value ->> '$.f',
+  lease_owner = NULL,
+  lease_expires = NULL
+FROM json_each(?) AS j
+WHERE items.id = j.value ->> '$.id' AND items.status = 'processing' AND items.lease_owner = j.value ->> '$.w'
+RETURNING items.id`
+
+const RELEASE_SQL = `UPDATE items SET
+  status = 'pending',
+  not_before = j.value ->> '$.nb',
+  attempts = items.attempts + (j.value ->> '$.a'),
+  lease_owner = NULL,
+  lease_expires = NULL
+FROM json_each(?) AS j
+WHERE items.id = j.value ->> '$.id' AND items.status = 'processing' AND items.lease_owner = j.value ->> '$.w'`
+
+// One row per record: [seq, key, payload, line, error, ordinal?]. A keyed duplicate inside a file
+// (two lines with one id) fails with its line rather than vanishing into the unique index.
+const RECORD_SQL = `INSERT INTO items (id, rid, seq, key, payload, line, status, error_tag, error_message, created_at, finished_at)
+SELECT ? + s, ?, s,
+  CASE WHEN dup THEN k || '#' || s ELSE k END,
+  CASE WHEN e IS NULL AND NOT dup THEN p ELSE NULL END,
+  l,
+  CASE WHEN e IS NULL AND NOT dup THEN 'pending' ELSE 'failed' END,
+  CASE WHEN e IS NULL AND NOT dup THEN NULL ELSE 'Invalid' END,
+  CASE WHEN e IS NOT NULL THEN e WHEN dup THEN 'line ' || coalesce(l, s + 1) || ': duplicate key "' || k || '"' ELSE NULL END,
+  ?,
+  CASE WHEN e IS NULL AND NOT dup THEN NULL ELSE ? END
+FROM (
+  SELECT s, k, p, l, e,
+    (o = 1 AND EXISTS (SELECT 1 FROM items x WHERE x.rid = ? AND x.key = k AND x.seq <> s)) OR d = 1 AS dup
+  FROM (
+    SELECT j.value ->> 0 AS s, j.value ->> 1 AS k, j.value -> 2 AS p, j.value ->> 3 AS l, j.value ->> 4 AS e,
+      j.value ->> 5 AS o, j.value ->> 6 AS d
+    FROM json_each(?) AS j
+  )
+)
+WHERE true
+ON CONFLICT DO NOTHING`
+
+const METRIC_COLUMNS: ReadonlyArray<readonly [keyof RunMetrics, string]> = [
+  ["durationMs", "duration_ms"],
+  ["itemMs", "item_ms"],
+  ["itemsTimed", "items_timed"],
+  ["rateLimitHits", "rate_limit_hits"],
+  ["admissionWaitMs", "admission_wait_ms"],
+  ["retries", "retries"],
+  ["circuitTrips", "circuit_trips"],
+  ["cacheHits", "cache_hits"],
+  ["cacheMisses", "cache_misses"],
+  ["tokensIn", "tokens_in"],
+  ["tokensOut", "tokens_out"],
+  ["costUsd", "cost_usd"]
+]
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: SqliteStoreOptions
+): Effect.Effect<Store["Type"], StoreError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const filename = options.filename
+    const location = filename
+    yield* preflight(filename)
+    yield* Effect.try({
+      try: () => {
+        const dir = path.dirname(path.resolve(filename))
+        if (!fs.existsSync(dir)) throw new Error(`directory ${dir} does not exist`)
+      },
+      catch: (cause) =>
+        new StoreError({ reason: "Unavailable", location, message: `cannot create ${filename}: ${(cause as Error).message}` })
+    })
+
+    const sql: SqlClient.SqlClient = yield* SqliteClient.make({ filename }).pipe(
+      Effect.provide(Reactivity.layer),
+      Effect.catchAllDefect((defect) =>
+        Effect.fail(
+          new StoreError({
+            reason: "Unavailable",
+            location,
+            message: `cannot open ${filename}: ${defect instanceof Error ? defect.message : String(defect)}`
+          })
+        )
+      )
+    )
+
+    const writeError = (error: SqlError.SqlError) =>
+      new StoreError({ reason: "Write", location, message: `cannot write to ${filename}: ${causeMessage(error)}` })
+    const readError = (error: SqlError.SqlError) =>
+      new StoreError({ reason: "Read", location, message: `cannot read ${filename}: ${causeMessage(error)}` })
+
+    yield* sql
+      .unsafe(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 10_000))}`)
+      .pipe(Effect.mapError(writeError))
+    // WAL with synchronous=NORMAL survives a killed process (the crash we guarantee against); only an
+    // OS crash or power loss may drop the last commits.
+    yield* sql.unsafe("PRAGMA synchronous = NORMAL").pipe(Effect.mapError(writeError))
+
+    // Several processes may open a new file at once; the migrator's deferred transaction then loses
+    // the race with "locked" and returns early, so retry until the schema is really there.
+    const latestApplied = sql
+      .unsafe<{ n: number | null }>(`SELECT max(migration_id) AS n FROM ${MIGRATIONS_TABLE}`)
+      .pipe(Effect.map((rows) => rows[0]?.n ?? 0))
+    yield* Migrator.make({})({ loader: Effect.succeed(migrations), table: MIGRATIONS_TABLE }).pipe(
+      Effect.zipRight(latestApplied),
+      Effect.filterOrFail(
+        (n) => n >= LATEST,
+        () => new Migrator.MigrationError({ reason: "locked", message: "schema not yet migrated" })
+      ),
+      Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.intersect(Schedule.recurs(200)))),
+      Effect.provideService(SqlClient.SqlClient, sql),
+      Effect.mapError(
+        (e) =>
+          new StoreError({
+            reason: "Write",
+            location,
+            message: `cannot prepare ${filename}: ${e._tag === "SqlError" ? causeMessage(e) : e.message}`
+          })
+      )
+    )
+
+    const rids = new Map<string, number>()
+    const names = new Map<number, string>()
+    const remember = (r: { rid: number; id: string }) => {
+      rids.set(r.id, r.rid)
+      names.set(r.rid, r.id)
+    }
+
+    const ridOf = (run: string): Effect.Effect<number | undefined, StoreError> => {
+      const known = rids.get(run)
+      if (known !== undefined) return Effect.succeed(known)
+      return sql.unsafe<{ rid: number }>("SELECT rid FROM runs WHERE id = ?", [run]).pipe(
+        Effect.mapError(readError),
+        Effect.map((rows) => {
+          const rid = rows[0]?.rid
+          if (rid !== undefined) remember({ rid, id: run })
+          return rid
+        })
+      )
+    }
+    const requireRid = (run: string) =>
+      Effect.flatMap(ridOf(run), (rid) =>
+        rid === undefined
+          ? Effect.fail(new StoreError({ reason: "Read", location, message: `no run "${run}" in ${filename}` }))
+          : Effect.succeed(rid)
+      )
+    const nameOf = (rid: number): Effect.Effect<string, StoreError> => {
+      const known = names.get(rid)
+      if (known !== undefined) return Effect.succeed(known)
+      return sql.unsafe<{ id: string }>("SELECT id FROM runs WHERE rid = ?", [rid]).pipe(
+        Effect.mapError(readError),
+        Effect.map((rows) => {
+          const id = rows[0]?.id ?? String(rid)
+          remember({ rid, id })
+          return id
+        })
+      )
+    }
+    /** The id range of one run, or of every run. */
+    const range = (run: string | undefined) =>
+      run === undefined
+        ? Effect.succeed([0, Number.MAX_SAFE_INTEGER] as const)
+        : Effect.map(ridOf(run), (rid) =>
+            rid === undefined ? ([0, 0] as const) : ([rid * SEQ_SPAN, (rid + 1) * SEQ_SPAN] as const)
+          )
+
+    const getRun = (id: string) =>
+      sql
+        .unsafe<RunRow>("SELECT rid, id, config, created_at, fetched_at FROM runs WHERE id = ?", [id])
+        .pipe(
+          Effect.mapError(readError),
+          Effect.map((rows) => {
+            const row = rows[0]
+            if (row === undefined) return Option.none()
+            remember(row)
+            return Option.some(toRunInfo(row))
+          })
+        )
+
+    const openRun = (id: string, config: unknown) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        yield* sql
+          .unsafe(
+            `INSERT INTO runs (id, config, created_at) VALUES (?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET config = excluded.config`,
+            [id, JSON.stringify(config ?? null), now]
+          )
+          .pipe(Effect.mapError(writeError))
+        const run = yield* getRun(id)
+        return Option.getOrThrow(run)
+      })
+
+    const listRuns = sql
+      .unsafe<RunRow>("SELECT rid, id, config, created_at, fetched_at FROM runs ORDER BY rid")
+      .pipe(
+        Effect.mapError(readError),
+        Effect.map((rows) => rows.map((r) => (remember(r), toRunInfo(r))))
+      )
+
+    const markFetched = (run: string) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        yield* sql.unsafe("UPDATE runs SET fetched_at = ? WHERE id = ?", [now, run]).pipe(Effect.mapError(writeError))
+      })
+
+    const toItem = (run: string, r: ItemRow): Item => ({
+      run,
+      seq: r.seq,
+      key: r.key,
+      payload: r.payload === null ? null : JSON.parse(r.payload),
+      deliveries: r.deliveries,
+      attempts: r.attempts
+    })
+
+    const record = (run: string, records: ReadonlyArray<SourceRecord>) =>
+      Effect.gen(function* () {
+        if (records.length === 0) return { inserted: 0, alreadyCompleted: [] }
+        const rid = yield* requireRid(run)
+        const now = yield* Clock.currentTimeMillis
+        return yield* sql
+          .withTransaction(
+            Effect.gen(function* () {
+              // A write first, so this transaction holds the write lock before it reads anything:
+              // a deferred transaction that reads and then writes can fail at once under contention.
+              const [{ next_seq: nextSeq } = { next_seq: 0 }] = yield* sql.unsafe<{ next_seq: number }>(
+                "UPDATE runs SET next_seq = next_seq WHERE rid = ? RETURNING next_seq",
+                [rid]
+              )
+              const unordered = records.filter((r) => r.ordinal === undefined)
+              let existing = new Set<string>()
+              if (unordered.length > 0) {
+                const rows = yield* sql.unsafe<{ key: string }>(
+                  "SELECT key FROM items WHERE rid = ? AND key IN (SELECT value FROM json_each(?))",
+                  [rid, JSON.stringify(unordered.map((r) => r.key))]
+                )
+                existing = new Set(rows.map((r) => r.key))
+              }
+              let seq = nextSeq
+              let maxSeq = nextSeq - 1
+              const seenInBatch = new Set<string>()
+              const rows: Array<unknown> = []
+              for (const r of records) {
+                const ordered = r.ordinal !== undefined
+                if (!ordered && (existing.has(r.key) || seenInBatch.has(r.key))) continue
+                const s = ordered ? r.ordinal! : seq++
+                if (s > maxSeq) maxSeq = s
+                const dupInBatch = ordered && seenInBatch.has(r.key)
+                seenInBatch.add(r.key)
+                rows.push(
+                  r._tag === "Record"
+                    ? [s, r.key, r.payload === undefined ? null : r.payload, r.line ?? null, null, ordered ? 1 : 0, dupInBatch ? 1 : 0]
+                    : [s, r.key, null, r.line, `line ${r.line}: ${r.message}`, ordered ? 1 : 0, 0]
+                )
+              }
+              let inserted = 0
+              if (rows.length > 0) {
+                const result = yield* sql.unsafe(RECORD_SQL, [rid * SEQ_SPAN, rid, now, now, rid, JSON.stringify(rows)]).raw
+                inserted = (result as { changes?: number }).changes ?? rows.length
+                if (maxSeq >= nextSeq) {
+                  yield* sql.unsafe("UPDATE runs SET next_seq = max(next_seq, ?) WHERE rid = ?", [maxSeq + 1, rid])
+                }
+              }
+              let alreadyCompleted: ReadonlyArray<Item> = []
+              if (inserted < records.length) {
+                const done = yield* sql.unsafe<ItemRow>(
+                  `SELECT id, rid, seq, key, payload, deliveries, attempts FROM items
+                   WHERE rid = ? AND status = 'completed' AND key IN (SELECT value FROM json_each(?))`,
+                  [rid, JSON.stringify(records.map((r) => r.key))]
+                )
+                alreadyCompleted = done.map((r) => toItem(run, r))
+              }
+              return { inserted, alreadyCompleted }
+            })
+          )
+          .pipe(Effect.catchTag("SqlError", (e) => Effect.fail(writeError(e))))
+      })
+
+    const claim = (opts: { owner: string; limit: number; leaseMs: number; run?: string | undefined }) =>
+      Effect.gen(function* () {
+        const [lo, hi] = yield* range(opts.run)
+        if (hi <= lo || opts.limit <= 0) return []
+        const now = yield* Clock.currentTimeMillis
+        const rows = yield* sql
+          .unsafe<ItemRow>(CLAIM_SQL, [
+            opts.owner,
+            now + opts.leaseMs,
+            now,
+            lo,
+            hi,
+            now,
+            opts.limit,
+            now,
+            lo,
+            hi,
+            opts.limit,
+            opts.limit
+          ])
+          .pipe(Effect.mapError(writeError))
+        if (rows.length === 0) return []
+        const sorted = [...rows].sort((a, b) => a.id - b.id)
+        const items: Array<Item> = []
+        for (const r of sorted) items.push(toItem(yield* nameOf(r.rid), r))
+        return items
+      })
+
+    const heartbeat = (owner: string, leaseMs: number) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const result = yield* sql
+          .unsafe("UPDATE items SET lease_expires = ? WHERE status = 'processing' AND lease_owner = ?", [
+            now + leaseMs,
+            owner
+          ])
+          .raw.pipe(Effect.mapError(writeError))
+        return (result as { changes?: number }).changes ?? 0
+      })
+
+    const complete = (completions: ReadonlyArray<Completion>) =>
+      Effect.gen(function* () {
+        if (completions.length === 0) return []
+        const payload: Array<Record<string, unknown>> = []
+        const ids: Array<number> = []
+        for (const c of completions) {
+          const rid = yield* requireRid(c.run)
+          const id = rid * SEQ_SPAN + c.seq
+          ids.push(id)
+          const o = c.outcome
+          payload.push({
+            id,
+            w: c.owner,
+            st: o._tag === "Completed" ? "completed" : o._tag === "Skipped" ? "skipped" : "failed",
+            o: o._tag === "Completed" ? (o.output === undefined ? null : o.output) : undefined,
+            t: o._tag === "Failed" ? o.tag : undefined,
+            m: o._tag === "Failed" ? o.message : o._tag === "Skipped" ? o.reason : undefined,
+            a: c.attempts,
+            r: c.route,
+            f: c.finishedAt
+          })
+        }
+        const rows = yield* sql
+          .unsafe<{ id: number }>(COMPLETE_SQL, [JSON.stringify(payload)])
+          .pipe(Effect.mapError(writeError))
+        const written = new Set(rows.map((r) => r.id))
+        return ids.map((id) => written.has(id))
+      })
+
+    const release = (releases: ReadonlyArray<{ run: string; seq: number; owner: string; notBefore: number; attempts: number }>) =>
+      Effect.gen(function* () {
+        if (releases.length === 0) return
+        const payload: Array<Record<string, unknown>> = []
+        for (const r of releases) {
+          const rid = yield* requireRid(r.run)
+          payload.push({ id: rid * SEQ_SPAN + r.seq, w: r.owner, nb: r.notBefore, a: r.attempts })
+        }
+        yield* sql.unsafe(RELEASE_SQL, [JSON.stringify(payload)]).pipe(Effect.mapError(writeError))
+      })
+
+    const releaseOwner = (owner: string) =>
+      sql
+        .unsafe(
+          "UPDATE items SET status = 'pending', lease_owner = NULL, lease_expires = NULL WHERE status = 'processing' AND lease_owner = ?",
+          [owner]
+        )
+        .raw.pipe(
+          Effect.mapError(writeError),
+          Effect.map((r) => (r as { changes?: number }).changes ?? 0)
+        )
+
+    const counts = (run?: string) =>
+      Effect.gen(function* () {
+        const [lo, hi] = yield* range(run)
+        const rows = yield* sql
+          .unsafe<{ status: string; n: number }>(
+            "SELECT status, count(*) AS n FROM items WHERE id >= ? AND id < ? GROUP BY status",
+            [lo, hi]
+          )
+          .pipe(Effect.mapError(readError))
+        const c: Record<string, number> = { ...emptyCounts }
+        for (const r of rows) c[r.status] = r.n
+        return c as unknown as RunCounts
+      })
+
+    const results = (run: string, opts: { afterSeq: number; limit: number }) =>
+      Effect.gen(function* () {
+        const rid = yield* ridOf(run)
+        if (rid === undefined) return []
+        const rows = yield* sql
+          .unsafe<{
+            seq: number
+            key: string
+            status: ResultRow["status"]
+            result: string | null
+            error_tag: string | null
+            error_message: string | null
+            attempts: number
+          }>(
+            `SELECT seq, key, status, result, error_tag, error_message, attempts FROM items
+             WHERE id > ? AND id < ? ORDER BY id LIMIT ?`,
+            [rid * SEQ_SPAN + opts.afterSeq, (rid + 1) * SEQ_SPAN, opts.limit]
+          )
+          .pipe(Effect.mapError(readError))
+        return rows.map(
+          (r): ResultRow => ({
+            seq: r.seq,
+            key: r.key,
+            status: r.status,
+            outputJson: r.result,
+            errorTag: r.error_tag,
+            errorMessage: r.error_message,
+            attempts: r.attempts
+          })
+        )
+      })
+
+    const lastErrors = (run: string | undefined, limit: number) =>
+      Effect.gen(function* () {
+        const [lo, hi] = yield* range(run)
+        const rows = yield* sql
+          .unsafe<{
+            run: string
+            seq: number
+            key: string
+            error_tag: string
+            error_message: string
+            attempts: number
+            finished_at: number | null
+          }>(
+            `SELECT r.id AS run, i.seq, i.key, i.error_tag, i.error_message, i.attempts, i.finished_at
+             FROM items i JOIN runs r ON r.rid = i.rid
+             WHERE i.status = 'failed' AND i.id >= ? AND i.id < ? ORDER BY i.finished_at DESC, i.id DESC LIMIT ?`,
+            [lo, hi, limit]
+          )
+          .pipe(Effect.mapError(readError))
+        return rows.map(
+          (r): ErrorRow => ({
+            run: r.run,
+            seq: r.seq,
+            key: r.key,
+            errorTag: r.error_tag,
+            errorMessage: r.error_message,
+            attempts: r.attempts,
+            finishedAt: r.finished_at
+          })
+        )
+      })
+
+    const retryFailed = (run?: string) =>
+      Effect.gen(function* () {
+        const [lo, hi] = yield* range(run)
+        // A line that could not be read has no payload to process again: it stays failed.
+        const result = yield* sql
+          .unsafe(
+            `UPDATE items SET status = 'pending', not_before = 0, result = NULL, error_tag = NULL,
+               error_message = NULL, finished_at = NULL
+             WHERE status = 'failed' AND payload IS NOT NULL AND id >= ? AND id < ?`,
+            [lo, hi]
+          )
+          .raw.pipe(Effect.mapError(writeError))
+        return (result as { changes?: number }).changes ?? 0
+      })
+
+    const addMetrics = (run: string, delta: Partial<RunMetrics>) =>
+      Effect.gen(function* () {
+        const sets: Array<string> = []
+        const params: Array<unknown> = []
+        if (delta.concurrency !== undefined) {
+          sets.push("concurrency = ?")
+          params.push(delta.concurrency)
+        }
+        for (const [field, column] of METRIC_COLUMNS) {
+          const v = delta[field]
+          if (v !== undefined && v !== 0) {
+            sets.push(`${column} = ${column} + ?`)
+            params.push(v)
+          }
+        }
+        if (sets.length === 0) return
+        params.push(run)
+        yield* sql.unsafe(`UPDATE runs SET ${sets.join(", ")} WHERE id = ?`, params).pipe(Effect.mapError(writeError))
+      })
+
+    const metrics = (run: string) =>
+      sql
+        .unsafe<Record<string, number>>(
+          `SELECT concurrency, ${METRIC_COLUMNS.map(([, c]) => c).join(", ")} FROM runs WHERE id = ?`,
+          [run]
+        )
+        .pipe(
+          Effect.mapError(readError),
+          Effect.map((rows) => {
+            const row = rows[0] ?? {}
+            const m: Record<string, number> = { concurrency: row["concurrency"] ?? 0 }
+            for (const [field, column] of METRIC_COLUMNS) m[field] = row[column] ?? 0
+            return m as unknown as RunMetrics
+          })
+        )
+
+    const ping = sql.unsafe("SELECT 1").pipe(
+      Effect.as(true),
+      Effect.catchAll(() => Effect.succeed(false))
+    )
+
+    return Store.of({
+      location,
+      openRun,
+      getRun,
+      listRuns,
+      markFetched,
+      record,
+      claim,
+      heartbeat,
+      complete,
+      release,
+      releaseOwner,
+      counts,
+      results,
+      lastErrors,
+      retryFailed,
+      addMetrics,
+      metrics,
+      ping
+    })
+  })
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: SqliteStoreOptions): Layer.Layer<Store, StoreError> => Layer.scoped(Store, make(options))
