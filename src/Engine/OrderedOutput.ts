@@ -1,0 +1,134 @@
+/**
+ * Writes a run's results as JSONL in input order, one line per item:
+ * `{"seq":0,"key":"…","status":"completed","output":…}` (plus `"reason"` when skipped and
+ * `"error":{"tag","message","attempts"}` when failed).
+ *
+ * The store is the reorder buffer: the writer follows it and appends the longest finished prefix, so
+ * memory stays flat however far one slow item lags behind, and a restarted run rewrites the file from
+ * the store with every item exactly once.
+ *
+ * @since 0.1.0
+ */
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import { Store, StoreError, type ResultRow } from "../Store/Store.js"
+
+const PAGE = 4096
+
+/**
+ * The output line of one finished item (with its newline).
+ *
+ * @since 0.1.0
+ */
+export const line = (r: ResultRow): string => {
+  let s = `{"seq":${r.seq},"key":${JSON.stringify(r.key)},"status":"${r.status}","output":${
+    r.status === "completed" ? (r.outputJson ?? "null") : "null"
+  }`
+  if (r.status === "skipped") s += `,"reason":${JSON.stringify(r.errorMessage ?? "")}`
+  if (r.status === "failed") {
+    s += `,"error":{"tag":${JSON.stringify(r.errorTag ?? "Unknown")},"message":${JSON.stringify(
+      r.errorMessage ?? ""
+    )},"attempts":${r.attempts}}`
+  }
+  return s + "}\n"
+}
+
+const isFinished = (r: ResultRow) => r.status === "completed" || r.status === "skipped" || r.status === "failed"
+
+const writeError = (file: string, cause: unknown) =>
+  new StoreError({
+    reason: "Write",
+    location: file,
+    message: `cannot write ${file}: ${cause instanceof Error ? cause.message : String(cause)}`
+  })
+
+/**
+ * A writer that follows a run. `advance` appends what has finished since, up to the first unfinished
+ * item; `close` closes the file.
+ *
+ * @since 0.1.0
+ */
+export interface Follower {
+  readonly advance: Effect.Effect<void, StoreError>
+  /** Items written so far. */
+  readonly written: Effect.Effect<number>
+}
+
+/**
+ * Opens (truncates) `file` and follows `run`. The file is closed with the scope.
+ *
+ * @since 0.1.0
+ */
+export const follow = (run: string, file: string) =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    const fd = yield* Effect.acquireRelease(
+      Effect.try({ try: () => fs.openSync(file, "w"), catch: (e) => writeError(file, e) }),
+      (fd) => Effect.sync(() => fs.closeSync(fd))
+    )
+    let afterSeq = -1
+    let written = 0
+    const advance = Effect.gen(function* () {
+      while (true) {
+        const rows = yield* store.results(run, { afterSeq, limit: PAGE })
+        let text = ""
+        let blocked = false
+        for (const r of rows) {
+          if (!isFinished(r)) {
+            blocked = true
+            break
+          }
+          text += line(r)
+          afterSeq = r.seq
+          written++
+        }
+        if (text.length > 0) {
+          yield* Effect.try({ try: () => fs.writeSync(fd, text), catch: (e) => writeError(file, e) })
+        }
+        if (blocked || rows.length < PAGE) return
+      }
+    })
+    return { advance, written: Effect.sync(() => written) } satisfies Follower
+  })
+
+/**
+ * Writes every finished item of a run, in order, to `file` (`sluice export`). Unfinished items are
+ * left out; `status` keeps only one kind.
+ *
+ * @since 0.1.0
+ */
+export const exportRun = (run: string, write: (chunk: string) => Effect.Effect<void, StoreError>, status?: ResultRow["status"]) =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    let afterSeq = -1
+    let count = 0
+    while (true) {
+      const rows = yield* store.results(run, { afterSeq, limit: PAGE })
+      let text = ""
+      for (const r of rows) {
+        afterSeq = r.seq
+        if (!isFinished(r) || (status !== undefined && r.status !== status)) continue
+        text += line(r)
+        count++
+      }
+      if (text.length > 0) yield* write(text)
+      if (rows.length < PAGE) return count
+    }
+  })
+
+/**
+ * `exportRun` into a file.
+ *
+ * @since 0.1.0
+ */
+export const exportToFile = (run: string, file: string, status?: ResultRow["status"]) =>
+  Effect.acquireUseRelease(
+    Effect.try({ try: () => fs.openSync(file, "w"), catch: (e) => writeError(file, e) }),
+    (fd) =>
+      exportRun(
+        run,
+        (text) => Effect.try({ try: () => void fs.writeSync(fd, text), catch: (e) => writeError(file, e) }),
+        status
+      ),
+    (fd) => Effect.sync(() => fs.closeSync(fd))
+  )
