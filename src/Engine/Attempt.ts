@@ -110,9 +110,10 @@ export const attempt = <A>(
   call: Effect.Effect<A, StageError>,
   options: AttemptOptions,
   gate: PauseGate,
-  stats: AttemptStats
+  stats: AttemptStats,
+  timeout = true
 ): Effect.Effect<Attempted<A>> => {
-  const timed = call.pipe(
+  const timed = !timeout ? call : call.pipe(
     Effect.timeoutFail({
       duration: options.attemptTimeout,
       onTimeout: () =>

@@ -68,9 +68,12 @@ export const follow = (run: string, file: string) =>
     )
     let afterSeq = -1
     let written = 0
+    // Read just past the written prefix: a small page while the next item is still in flight (the
+    // usual case under concurrency), doubling while pages come back wholly finished.
+    let page = 64
     const advance = Effect.gen(function* () {
       while (true) {
-        const rows = yield* store.results(run, { afterSeq, limit: PAGE })
+        const rows = yield* store.results(run, { afterSeq, limit: page })
         let text = ""
         let blocked = false
         for (const r of rows) {
@@ -85,7 +88,11 @@ export const follow = (run: string, file: string) =>
         if (text.length > 0) {
           yield* Effect.try({ try: () => fs.writeSync(fd, text), catch: (e) => writeError(file, e) })
         }
-        if (blocked || rows.length < PAGE) return
+        if (blocked || rows.length < page) {
+          page = 64
+          return
+        }
+        page = Math.min(PAGE, page * 2)
       }
     })
     return { advance, written: Effect.sync(() => written) } satisfies Follower

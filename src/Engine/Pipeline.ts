@@ -124,7 +124,10 @@ export const run = (
       if (options.output !== undefined) {
         follower = yield* OrderedOutput.follow(id, options.output)
         const f = follower
-        yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Queue.take(outputSignal), f.advance)))
+        // Commits arrive many times a second; follow them in steps of at least 50 ms.
+        yield* Effect.forkScoped(
+          Effect.forever(Queue.take(outputSignal).pipe(Effect.zipRight(f.advance), Effect.zipRight(Effect.sleep("50 millis"))))
+        )
       }
       const catchUp = follower === undefined ? Effect.void : follower.advance
 

@@ -17,8 +17,17 @@ import type { RunMetrics, StopReason } from "../Domain/Run.js"
 import { Classifier } from "../Stages/Classifier.js"
 import { Persister } from "../Stages/Persister.js"
 import { Processor, type Usage } from "../Stages/Processor.js"
+import { isSynchronous } from "../Stages/Synchronous.js"
 import { Store, type Completion, type Release, type StoreError } from "../Store/Store.js"
-import { attempt, defaultAttemptOptions, emptyStats, makePauseGate, type AttemptOptions } from "./Attempt.js"
+import {
+  attempt,
+  defaultAttemptOptions,
+  emptyStats,
+  makePauseGate,
+  type AttemptOptions,
+  type AttemptStats,
+  type Attempted
+} from "./Attempt.js"
 import { addCounts, Progress } from "./Progress.js"
 
 /**
@@ -71,6 +80,8 @@ interface ItemStats {
 }
 
 const DEFAULT_LEASE_MS = 30_000
+const LINGER = Duration.millis(2)
+const METRICS_EVERY_MS = 1000
 const MAX_BATCH = 1024
 
 /**
@@ -114,6 +125,23 @@ export const run = (
 
     // ---- one item through the stages -------------------------------------------------------------
 
+    /** A stage call under the policy; a synchronous stage gets no timeout and no span of its own. */
+    const stage = <A>(
+      service: object,
+      name: string,
+      call: Effect.Effect<A, StageError>,
+      stats: AttemptStats,
+      attributes?: Record<string, unknown>
+    ): Effect.Effect<Attempted<A>> =>
+      isSynchronous(service)
+        ? attempt(call, attemptOptions, gate, stats, false)
+        : attempt(
+            Effect.withSpan(call, name, { attributes: attributes ?? {}, captureStackTrace: false }),
+            attemptOptions,
+            gate,
+            stats
+          )
+
     const processItem = (item: Item): Effect.Effect<Finished> =>
       Effect.gen(function* () {
         const startedAt = yield* Clock.currentTimeMillis
@@ -148,12 +176,7 @@ export const run = (
 
         if ((yield* Ref.get(stopping)) !== undefined) return release(0, 0, true)
 
-        const routed = yield* attempt(
-          Effect.withSpan(classifier.classify(item), "sluice.classify"),
-          attemptOptions,
-          gate,
-          stats
-        )
+        const routed = yield* stage(classifier, "sluice.classify", classifier.classify(item), stats)
         if (routed._tag === "Held") return yield* held(routed.error, routed.attempts)
         if (routed._tag === "Failed") {
           return yield* finish(Outcome.failed(routed.error._tag, routed.error.message, routed.attempts), routed.attempts, undefined, undefined)
@@ -161,24 +184,16 @@ export const run = (
         const route = routed.value
         if (route._tag === "Skip") return yield* finish(Outcome.skipped(route.reason), routed.attempts, undefined, undefined)
 
-        const processed = yield* attempt(
-          Effect.withSpan(processor.process(item, route), "sluice.process", { attributes: { "sluice.route": route.label } }),
-          attemptOptions,
-          gate,
-          stats
-        )
+        const processed = yield* stage(processor, "sluice.process", processor.process(item, route), stats, {
+          "sluice.route": route.label
+        })
         if (processed._tag === "Held") return yield* held(processed.error, processed.attempts)
         if (processed._tag === "Failed") {
           const e = processed.error
           return yield* finish(Outcome.failed(e._tag, e.message, item.attempts + processed.attempts), processed.attempts, route.label, undefined)
         }
         const output = processed.value.output
-        const persisted = yield* attempt(
-          Effect.withSpan(persister.persist(item, output), "sluice.persist"),
-          attemptOptions,
-          gate,
-          stats
-        )
+        const persisted = yield* stage(persister, "sluice.persist", persister.persist(item, output), stats)
         if (persisted._tag === "Held") return yield* held(persisted.error, processed.attempts)
         if (persisted._tag === "Failed") {
           const e = persisted.error
@@ -187,7 +202,8 @@ export const run = (
         return yield* finish(Outcome.completed(output), processed.attempts, route.label, processed.value.usage)
       }).pipe(
         Effect.withSpan("sluice.item", {
-          attributes: { "sluice.run": item.run, "sluice.key": item.key, "sluice.seq": item.seq, "sluice.delivery": item.deliveries }
+          attributes: { "sluice.run": item.run, "sluice.key": item.key, "sluice.seq": item.seq, "sluice.delivery": item.deliveries },
+          captureStackTrace: false
         })
       )
 
@@ -259,8 +275,11 @@ export const run = (
           add(e.metrics, "retries", f.stats.retries)
           add(e.metrics, "rateLimitHits", f.stats.rateLimitHits)
         }
+        const now = yield* Clock.currentTimeMillis
         for (const [run, e] of perRun) {
-          yield* store.addMetrics(run, e.metrics)
+          const acc = metricsDue.get(run) ?? {}
+          for (const [k, v] of Object.entries(e.metrics) as Array<[keyof RunMetrics, number]>) acc[k] = (acc[k] ?? 0) + v
+          metricsDue.set(run, acc)
           const finished = e.counts["completed"]! + e.counts["skipped"]! + e.counts["failed"]!
           yield* progress.update(run, (p) => ({
             ...p,
@@ -280,6 +299,7 @@ export const run = (
             )
           }
         }
+        if (now - metricsFlushedAt >= METRICS_EVERY_MS) yield* flushMetrics
         if (doneItems.length > 0) {
           yield* Ref.update(meanItemMs, (m) => {
             const batchMean = itemMsSum / doneItems.length
@@ -292,12 +312,32 @@ export const run = (
         yield* Queue.offer(signal, undefined)
       })
 
+    /** Metric deltas not yet written: they are summed in memory and written about once a second. */
+    const metricsDue = new Map<string, Partial<Record<keyof RunMetrics, number>>>()
+    let metricsFlushedAt = 0
+    const flushMetrics = Effect.gen(function* () {
+      metricsFlushedAt = yield* Clock.currentTimeMillis
+      for (const [run, m] of metricsDue) yield* store.addMetrics(run, m)
+      metricsDue.clear()
+    })
+
+    // Group commit: a batch waits a moment (LINGER) for more finishers when it is smaller than the
+    // concurrency, so a busy worker writes hundreds of outcomes per transaction instead of a few.
     // Once taken from the queue, a batch is committed even if shutdown begins: a finished item is
     // never thrown away.
     const committerStep = Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(Queue.takeBetween(done, 1, MAX_BATCH)), (batch) => commit(Array.from(batch)))
+      Effect.gen(function* () {
+        let batch = Array.from(yield* restore(Queue.takeBetween(done, 1, MAX_BATCH)))
+        if (batch.length < Math.min(concurrency, MAX_BATCH)) {
+          yield* restore(Effect.sleep(LINGER))
+          batch = batch.concat(Array.from(yield* Queue.takeUpTo(done, MAX_BATCH - batch.length)))
+        }
+        yield* commit(batch)
+      })
     )
-    const flush = Effect.flatMap(Queue.takeAll(done), (batch) => (batch.length === 0 ? Effect.void : commit(Array.from(batch))))
+    const flush = Effect.flatMap(Queue.takeAll(done), (batch) => (batch.length === 0 ? Effect.void : commit(Array.from(batch)))).pipe(
+      Effect.zipRight(Effect.suspend(() => flushMetrics))
+    )
 
     // ---- claiming --------------------------------------------------------------------------------
 

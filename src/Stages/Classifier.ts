@@ -6,6 +6,7 @@
 import { Context, Effect, Layer } from "effect"
 import type { StageError } from "../Domain/Errors.js"
 import type { Item } from "../Domain/Item.js"
+import { synchronous } from "./Synchronous.js"
 
 /**
  * Where an item goes: processed (with a label the processor may use), or skipped with a reason.
@@ -41,7 +42,10 @@ const processAll = Effect.succeed(Route.process())
  * @since 0.1.0
  * @category layers
  */
-export const layerAll: Layer.Layer<Classifier> = Layer.succeed(Classifier, Classifier.of({ classify: () => processAll }))
+export const layerAll: Layer.Layer<Classifier> = Layer.succeed(
+  Classifier,
+  synchronous(Classifier.of({ classify: () => processAll }))
+)
 
 /**
  * Classifies with a plain function of the item, for rules that need no upstream.
@@ -50,4 +54,4 @@ export const layerAll: Layer.Layer<Classifier> = Layer.succeed(Classifier, Class
  * @category layers
  */
 export const layerFunction = (f: (item: Item) => Route): Layer.Layer<Classifier> =>
-  Layer.succeed(Classifier, Classifier.of({ classify: (item) => Effect.sync(() => f(item)) }))
+  Layer.succeed(Classifier, synchronous(Classifier.of({ classify: (item) => Effect.sync(() => f(item)) })))

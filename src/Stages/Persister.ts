@@ -10,6 +10,7 @@
 import { Context, Effect, Layer } from "effect"
 import type { StageError } from "../Domain/Errors.js"
 import type { Item } from "../Domain/Item.js"
+import { synchronous } from "./Synchronous.js"
 
 /**
  * @since 0.1.0
@@ -31,5 +32,5 @@ export class Persister extends Context.Tag("sluice/Stages/Persister")<
  */
 export const layerStoreOnly: Layer.Layer<Persister> = Layer.succeed(
   Persister,
-  Persister.of({ persist: () => Effect.void })
+  synchronous(Persister.of({ persist: () => Effect.void }))
 )

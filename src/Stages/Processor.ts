@@ -7,6 +7,7 @@ import { Context, Effect, Layer } from "effect"
 import type { StageError } from "../Domain/Errors.js"
 import type { Item } from "../Domain/Item.js"
 import type { Route } from "./Classifier.js"
+import { synchronous } from "./Synchronous.js"
 
 /**
  * What a processor may report besides its output, for per-item and per-run accounting.
@@ -46,5 +47,5 @@ export class Processor extends Context.Tag("sluice/Stages/Processor")<
  */
 export const layerEcho: Layer.Layer<Processor> = Layer.succeed(
   Processor,
-  Processor.of({ process: (item) => Effect.succeed({ output: item.payload }) })
+  synchronous(Processor.of({ process: (item) => Effect.succeed({ output: item.payload }) }))
 )
