@@ -21,6 +21,12 @@ export interface ChatRequest {
   readonly temperature?: number | undefined
   /** Ask for a JSON object answer (`response_format: json_object`). */
   readonly json?: boolean | undefined
+  /**
+   * How a response cache treats this request: "use" (default) answers from the cache when it can;
+   * "refresh" asks the upstream and replaces the cached answer (a retry after an answer was unusable).
+   * Not part of the cache key.
+   */
+  readonly cache?: "use" | "refresh" | undefined
 }
 
 /** @since 0.1.0 */

@@ -1,0 +1,17 @@
+/**
+ * A CLI failure with its exit code: 1 when the job could not run, 2 for bad usage.
+ *
+ * @since 0.1.0
+ */
+import { Data } from "effect"
+
+/** @since 0.1.0 */
+export class CliError extends Data.TaggedError("CliError")<{
+  readonly message: string
+  readonly exitCode: 1 | 2
+}> {}
+
+/** @since 0.1.0 */
+export const usage = (message: string) => new CliError({ message, exitCode: 2 })
+/** @since 0.1.0 */
+export const failure = (message: string) => new CliError({ message, exitCode: 1 })

@@ -1,0 +1,36 @@
+/**
+ * `sluice export [--db f] --run id --out f`: a run's finished items as ordered JSONL.
+ *
+ * @since 0.1.0
+ */
+import { Command, Options } from "@effect/cli"
+import { Effect, Option } from "effect"
+import * as OrderedOutput from "../Engine/OrderedOutput.js"
+import { Store } from "../Store/Store.js"
+import { failure } from "./CliError.js"
+import * as Compose from "./Compose.js"
+import * as Flags from "./Flags.js"
+
+/** @since 0.1.0 */
+export const command = Command.make(
+  "export",
+  {
+    db: Flags.db,
+    run: Options.text("run").pipe(Options.withDescription("The run to export")),
+    out: Options.text("out").pipe(Options.withDescription("The JSONL file to write")),
+    status: Options.choice("status", ["completed", "skipped", "failed"]).pipe(
+      Options.optional,
+      Options.withDescription("Only items with this status")
+    )
+  },
+  (o) =>
+    Effect.gen(function* () {
+      const store = yield* Store
+      if (Option.isNone(yield* store.getRun(o.run))) return yield* failure(`sluice: no run "${o.run}" in ${o.db}`)
+      const n = yield* OrderedOutput.exportToFile(o.run, o.out, Option.getOrUndefined(o.status))
+      yield* Effect.sync(() => process.stderr.write(`sluice: wrote ${n} item(s) of run ${o.run} to ${o.out}\n`))
+    }).pipe(
+      Effect.provide(Compose.store(o.db)),
+      Effect.catchTag("StoreError", (e) => Effect.fail(failure(`sluice: ${e.message}`)))
+    )
+).pipe(Command.withDescription("Write a run's finished items, in input order, as JSONL"))

@@ -1,0 +1,36 @@
+/**
+ * `sluice retry [--db f] [--run id] --failed`: send failed items back to pending.
+ *
+ * @since 0.1.0
+ */
+import { Command, Options } from "@effect/cli"
+import { Effect, Option } from "effect"
+import { Store } from "../Store/Store.js"
+import { failure, usage } from "./CliError.js"
+import * as Compose from "./Compose.js"
+import * as Flags from "./Flags.js"
+
+/** @since 0.1.0 */
+export const command = Command.make(
+  "retry",
+  {
+    db: Flags.db,
+    run: Flags.runId,
+    failed: Options.boolean("failed").pipe(Options.withDescription("Re-queue the failed items (required)"))
+  },
+  (o) =>
+    Effect.gen(function* () {
+      if (!o.failed) return yield* usage("sluice: say what to retry: --failed")
+      const store = yield* Store
+      const run = Option.getOrUndefined(o.run)
+      const n = yield* store.retryFailed(run)
+      yield* Effect.sync(() =>
+        process.stderr.write(
+          `sluice: re-queued ${n} failed item(s)${run === undefined ? "" : ` of run ${run}`}; process them with \`sluice worker --db ${o.db}\` or by running the same \`sluice run\` again\n`
+        )
+      )
+    }).pipe(
+      Effect.provide(Compose.store(o.db)),
+      Effect.catchTag("StoreError", (e) => Effect.fail(failure(`sluice: ${e.message}`)))
+    )
+).pipe(Command.withDescription("Re-queue failed items (lines that could not be read stay failed)"))

@@ -1,0 +1,133 @@
+/**
+ * `sluice run <input.jsonl|input.csv>`: a file through the pipeline, resumably, into ordered JSONL.
+ *
+ * @since 0.1.0
+ */
+import { Args, Command, Options } from "@effect/cli"
+import { Effect, Option } from "effect"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import type { RunConfig } from "../Domain/RunConfig.js"
+import { defaultAttemptOptions } from "../Engine/Attempt.js"
+import * as Pipeline from "../Engine/Pipeline.js"
+import { Store } from "../Store/Store.js"
+import { failure, usage } from "./CliError.js"
+import * as Compose from "./Compose.js"
+import * as Flags from "./Flags.js"
+import * as ProgressView from "./ProgressView.js"
+import * as Summary from "./Summary.js"
+
+/**
+ * The run id of an input file: its name and a hash of its absolute path, so the same command
+ * resumes the same run.
+ *
+ * @since 0.1.0
+ */
+export const defaultRunId = (input: string): string => {
+  const abs = path.resolve(input)
+  return `${path.basename(abs).replace(/[^\w.-]+/g, "_")}-${createHash("sha256").update(abs).digest("hex").slice(0, 8)}`
+}
+
+/**
+ * `items.jsonl` → `items.results.jsonl`.
+ *
+ * @since 0.1.0
+ */
+export const defaultOutput = (input: string): string => {
+  const ext = path.extname(input)
+  return `${ext.length > 0 ? input.slice(0, -ext.length) : input}.results.jsonl`
+}
+
+/** @since 0.1.0 */
+export const readable = (file: string, what: string) =>
+  Effect.try({
+    try: () => {
+      const st = fs.statSync(file)
+      if (st.isDirectory()) throw new Error("it is a directory")
+      fs.accessSync(file, fs.constants.R_OK)
+    },
+    catch: (e) => usage(`sluice: cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`)
+  })
+
+/** @since 0.1.0 */
+export const readPrompt = (file: Option.Option<string>) =>
+  Option.match(file, {
+    onNone: () => Effect.succeed(undefined),
+    onSome: (f) => Effect.zipRight(readable(f, "prompt file"), Effect.sync(() => fs.readFileSync(f, "utf8").trim()))
+  })
+
+const options = {
+  input: Args.text({ name: "input.jsonl|input.csv" }).pipe(Args.withDescription("Items to process: JSONL or CSV with a header")),
+  out: Options.text("out").pipe(Options.optional, Options.withDescription("Results JSONL (default <input>.results.jsonl)")),
+  db: Flags.db,
+  baseUrl: Flags.baseUrl,
+  model: Flags.model,
+  prompt: Flags.prompt,
+  concurrency: Flags.concurrency,
+  rpm: Flags.rpm,
+  tpm: Flags.tpm,
+  maxAttempts: Flags.maxAttempts,
+  processor: Flags.processor,
+  maxTokens: Flags.maxTokens,
+  attemptTimeout: Flags.attemptTimeout,
+  noCache: Flags.noCache,
+  budget: Flags.budget,
+  run: Flags.runId,
+  drainTimeout: Flags.drainTimeout
+}
+
+/** @since 0.1.0 */
+export const command = Command.make("run", options, (o) =>
+  Effect.gen(function* () {
+    yield* readable(o.input, "input")
+    if (o.concurrency < 1) return yield* usage("sluice: --concurrency must be at least 1")
+    if (o.maxAttempts < 1) return yield* usage("sluice: --max-attempts must be at least 1")
+    const system = yield* readPrompt(o.prompt)
+    const output = Option.getOrElse(o.out, () => defaultOutput(o.input))
+    const run = Option.getOrElse(o.run, () => defaultRunId(o.input))
+    const config: RunConfig = {
+      source: path.resolve(o.input),
+      processor: o.processor,
+      model: o.model,
+      system,
+      maxTokens: o.maxTokens
+    }
+    const upstream: Compose.Upstream = {
+      baseUrl: o.baseUrl,
+      timeoutMs: o.attemptTimeout * 1000,
+      rpm: o.rpm,
+      tpm: o.tpm,
+      cache: !o.noCache,
+      budgetUsd: Option.getOrUndefined(o.budget)
+    }
+    const program = Effect.gen(function* () {
+      const store = yield* Store
+      yield* Effect.forkScoped(ProgressView.follow(run))
+      const summary = yield* Pipeline.run({
+        run,
+        config,
+        concurrency: o.concurrency,
+        output,
+        attempt: { ...defaultAttemptOptions, maxAttempts: o.maxAttempts, attemptTimeout: `${o.attemptTimeout} seconds` },
+        drainTimeout: `${o.drainTimeout} seconds`
+      }).pipe(
+        Effect.onInterrupt(() =>
+          Effect.sync(() =>
+            process.stderr.write(
+              `\nsluice: interrupted; finished items are stored in ${o.db} and written to ${output}. Run the same command again to resume.\n`
+            )
+          )
+        )
+      )
+      const errors = summary.counts.failed > 0 ? yield* store.lastErrors(run, 10_000) : []
+      yield* Effect.sync(() => process.stderr.write(Summary.render(summary, { output, errors }) + "\n"))
+      if (summary.sourceError !== undefined) return yield* failure(`sluice: could not read all of ${o.input}`)
+    })
+    yield* program.pipe(
+      Effect.scoped,
+      Effect.provide(Compose.runLayer({ db: o.db, input: o.input, config, upstream })),
+      Effect.catchTag("StoreError", (e) => Effect.fail(failure(`sluice: ${e.message}`)))
+    )
+  })
+).pipe(Command.withDescription("Process a JSONL or CSV file through fetch → classify → process → persist; rerun to resume"))

@@ -1,0 +1,61 @@
+/**
+ * `sluice worker --db f [--concurrency n …]`: claims and processes pending items of every run (or
+ * one) until none are left. Several workers on one database share the work through leases.
+ *
+ * @since 0.1.0
+ */
+import { Command } from "@effect/cli"
+import { Effect, Option } from "effect"
+import { defaultAttemptOptions } from "../Engine/Attempt.js"
+import { makeOwner } from "../Engine/Pipeline.js"
+import * as Worker from "../Engine/Worker.js"
+import { failure, usage } from "./CliError.js"
+import * as Compose from "./Compose.js"
+import * as Flags from "./Flags.js"
+
+/** @since 0.1.0 */
+export const command = Command.make(
+  "worker",
+  {
+    db: Flags.db,
+    run: Flags.runId,
+    concurrency: Flags.concurrency,
+    baseUrl: Flags.baseUrl,
+    rpm: Flags.rpm,
+    tpm: Flags.tpm,
+    maxAttempts: Flags.maxAttempts,
+    attemptTimeout: Flags.attemptTimeout,
+    noCache: Flags.noCache,
+    drainTimeout: Flags.drainTimeout
+  },
+  (o) =>
+    Effect.gen(function* () {
+      if (o.concurrency < 1) return yield* usage("sluice: --concurrency must be at least 1")
+      const owner = makeOwner()
+      const result = yield* Worker.run({
+        owner,
+        concurrency: o.concurrency,
+        run: Option.getOrUndefined(o.run),
+        until: "idle",
+        attempt: { ...defaultAttemptOptions, maxAttempts: o.maxAttempts, attemptTimeout: `${o.attemptTimeout} seconds` },
+        drainTimeout: `${o.drainTimeout} seconds`
+      })
+      yield* Effect.sync(() =>
+        process.stderr.write(`sluice: worker ${owner} ${result.stoppedBy}; it finished ${result.finished} item(s)\n`)
+      )
+    }).pipe(
+      Effect.provide(
+        Compose.workerLayer({
+          db: o.db,
+          upstream: {
+            baseUrl: o.baseUrl,
+            timeoutMs: o.attemptTimeout * 1000,
+            rpm: o.rpm,
+            tpm: o.tpm,
+            cache: !o.noCache
+          }
+        })
+      ),
+      Effect.catchTag("StoreError", (e) => Effect.fail(failure(`sluice: ${e.message}`)))
+    )
+).pipe(Command.withDescription("Claim and process pending items until none are left; start several to share the work"))

@@ -1,0 +1,38 @@
+/**
+ * The pipeline settings a run is created with, stored beside it so that a worker or a service that
+ * did not start the run can rebuild the same stages. Secrets are never part of it.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/** @since 0.1.0 */
+export const ClassifyConfig = Schema.Struct({
+  /** The classification task; the model answers `{"label": "…"}`. */
+  system: Schema.String,
+  /** Labels whose items are processed; others are skipped. */
+  process: Schema.Array(Schema.String),
+  model: Schema.optional(Schema.String)
+})
+
+/** @since 0.1.0 */
+export const RunConfig = Schema.Struct({
+  /** Where the items came from (a file path, a mailbox), for `sluice status`. */
+  source: Schema.optional(Schema.String),
+  processor: Schema.optionalWith(Schema.Literal("llm", "echo"), { default: () => "llm" as const }),
+  model: Schema.optionalWith(Schema.String, { default: () => "gpt-4o-mini" }),
+  /** The system prompt of the process stage. */
+  system: Schema.optional(Schema.String),
+  maxTokens: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 512 }),
+  temperature: Schema.optional(Schema.Number),
+  json: Schema.optional(Schema.Boolean),
+  classify: Schema.optional(ClassifyConfig)
+})
+
+/** @since 0.1.0 */
+export type RunConfig = typeof RunConfig.Type
+/** @since 0.1.0 */
+export type RunConfigEncoded = typeof RunConfig.Encoded
+
+/** @since 0.1.0 */
+export const decode = Schema.decodeUnknown(RunConfig)

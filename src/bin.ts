@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+/**
+ * The `sluice` executable: the CLI's entry point.
+ *
+ * @since 0.1.0
+ */
+import { ValidationError } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Cause, Effect, Logger, LogLevel } from "effect"
+import * as Main from "./Cli/Main.js"
+
+const level = (process.env["SLUICE_LOG_LEVEL"] ?? "warning").toLowerCase()
+const minimum = LogLevel.allLevels.find((l) => l.label.toLowerCase() === level) ?? LogLevel.Warning
+
+Main.run(process.argv).pipe(
+  Effect.catchAll((error) =>
+    Effect.sync(() => {
+      if (ValidationError.isValidationError(error)) {
+        // @effect/cli has already printed what was wrong with the command line.
+        process.exitCode = 2
+      } else if (typeof error === "object" && error !== null && "_tag" in error && error._tag === "CliError") {
+        const e = error as unknown as { message: string; exitCode: number }
+        process.stderr.write(e.message + "\n")
+        process.exitCode = e.exitCode
+      } else {
+        process.stderr.write(`sluice: ${String((error as { message?: unknown })?.message ?? error)}\n`)
+        process.exitCode = 1
+      }
+    })
+  ),
+  Effect.catchAllDefect((defect) =>
+    Effect.sync(() => {
+      process.stderr.write(`sluice: unexpected failure: ${Cause.pretty(Cause.die(defect)).split("\n")[0]}\n`)
+      process.exitCode = 1
+    })
+  ),
+  Logger.withMinimumLogLevel(minimum),
+  Effect.provide(Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true, colors: "auto" }))),
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain({ disableErrorReporting: true })
+)
