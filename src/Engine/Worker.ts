@@ -413,6 +413,12 @@ export const run = (
     /** Stop claiming, let the stages finish (bounded), commit, hand back what is left. */
     const shutdown = (deadline: Duration.DurationInput) =>
       Effect.gen(function* () {
+        if (Option.isSome(yield* Fiber.poll(committer))) {
+          // The committer failed: nothing more can be written; release what we can and stop.
+          yield* Scope.close(fibers, Exit.void)
+          yield* store.releaseOwner(owner).pipe(Effect.ignore)
+          return
+        }
         yield* Ref.update(stopping, (s) => s ?? "interrupted")
         // Items not yet started go straight back to pending.
         const waiting = yield* Queue.takeAll(inbox)
@@ -431,11 +437,13 @@ export const run = (
         yield* store.releaseOwner(owner)
       })
 
-    const stoppedBy = yield* claimer.pipe(
+    // The committer never ends on its own; if it fails (a full disk, a read-only file), the worker
+    // fails with it instead of waiting forever for commits that will not come.
+    const stoppedBy = yield* Effect.raceFirst(claimer, Fiber.join(committer).pipe(Effect.as("finished" as StopReason))).pipe(
       Effect.onInterrupt(() =>
         shutdown(drainTimeout).pipe(Effect.catchAll((e) => Effect.logError(`shutdown: ${e.message}`)))
       ),
-      Effect.onError(() => Scope.close(fibers, Exit.void))
+      Effect.onError(() => Effect.zipRight(Scope.close(fibers, Exit.void), store.releaseOwner(owner).pipe(Effect.ignore)))
     )
     // Finished or stopped by the budget: everything leased drains through the committer.
     yield* shutdown(stoppedBy === "finished" ? Duration.infinity : drainTimeout)

@@ -26,6 +26,11 @@ export interface SqliteStoreOptions {
   readonly filename: string
   /** How long a statement waits for another process's write lock before failing. Default 10 s. */
   readonly busyTimeoutMs?: number | undefined
+  /**
+   * Extra `PRAGMA`s for the connection, e.g. `"cache_size = -65536"` or `"mmap_size = 268435456"`.
+   * Applied after sluice's own and after the migrations, so they win.
+   */
+  readonly pragmas?: ReadonlyArray<string> | undefined
 }
 
 const SQLITE_HEADER = "SQLite format 3\u0000"
@@ -277,6 +282,9 @@ export const make = (
           })
       )
     )
+
+    // After the migrations, so a pragma such as `query_only` cannot stop the schema being made.
+    for (const pragma of options.pragmas ?? []) yield* sql.unsafe(`PRAGMA ${pragma}`).pipe(Effect.mapError(writeError))
 
     const rids = new Map<string, number>()
     const names = new Map<number, string>()
