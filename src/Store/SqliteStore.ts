@@ -141,14 +141,16 @@ const toRunInfo = (r: RunRow): RunInfo => ({
 })
 
 // Both halves name their partial index: left to itself the planner range-scans the run by id for
-// expired leases, which reads every finished row on every claim.
+// expired leases, which reads every finished row on every claim. The expired half sorts its (few)
+// rows by id itself: the index yields them by expiry, and a LIMIT taken in that order would hand out
+// a later seq before an earlier one.
 const CLAIM_SQL = `UPDATE items SET status = 'processing', lease_owner = ?, lease_expires = ?,
   deliveries = deliveries + 1, started_at = COALESCE(started_at, ?)
 WHERE id IN (
   SELECT id FROM (
     SELECT id FROM (SELECT id FROM items INDEXED BY items_pending WHERE status = 'pending' AND id >= ? AND id < ? AND not_before <= ? ORDER BY id LIMIT ?)
     UNION ALL
-    SELECT id FROM (SELECT id FROM items INDEXED BY items_leased WHERE status = 'processing' AND lease_expires < ? AND id >= ? AND id < ? LIMIT ?)
+    SELECT id FROM (SELECT id FROM items INDEXED BY items_leased WHERE status = 'processing' AND lease_expires < ? AND id >= ? AND id < ? ORDER BY id LIMIT ?)
   ) ORDER BY id LIMIT ?
 )
 RETURNING id, rid, seq, key, payload, deliveries, attempts`
@@ -411,6 +413,14 @@ export const make = (
                 const ordered = r.ordinal !== undefined
                 if (!ordered && (existing.has(r.key) || seenInBatch.has(r.key))) continue
                 const s = ordered ? r.ordinal! : seq++
+                // The id packs (run, seq): a seq outside the span would land in a neighbouring run.
+                if (!Number.isSafeInteger(s) || s < 0 || s >= SEQ_SPAN) {
+                  return yield* new StoreError({
+                    reason: "Write",
+                    location,
+                    message: `cannot record "${r.key}" in ${filename}: seq ${s} is outside 0..${SEQ_SPAN - 1}`
+                  })
+                }
                 if (s > maxSeq) maxSeq = s
                 const dupInBatch = ordered && seenInBatch.has(r.key)
                 seenInBatch.add(r.key)
