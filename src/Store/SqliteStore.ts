@@ -76,6 +76,9 @@ const preflight = (filename: string): Effect.Effect<void, StoreError> =>
         message: `${filename} is not a sluice database (it is not SQLite at all)`
       })
     }
+    // Reading a database in WAL mode creates its -wal and -shm files even on a read-only connection;
+    // remove the ones this check created, so a refused file is left exactly as it was found.
+    const sideFiles = [`${filename}-wal`, `${filename}-shm`].filter((f) => !fs.existsSync(f))
     const tables = yield* Effect.scoped(
       Effect.gen(function* () {
         const client = yield* SqliteClient.make({ filename, readonly: true, disableWAL: true })
@@ -87,6 +90,7 @@ const preflight = (filename: string): Effect.Effect<void, StoreError> =>
         return { names, latest: latest[0]?.n ?? 0 }
       }).pipe(Effect.provide(Reactivity.layer))
     ).pipe(
+      Effect.ensuring(Effect.sync(() => sideFiles.forEach((f) => fs.rmSync(f, { force: true })))),
       Effect.catchAllCause((cause) =>
         Effect.fail(
           new StoreError({
