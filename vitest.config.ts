@@ -1,6 +1,9 @@
+import * as path from "node:path"
 import { defineConfig } from "vitest/config"
 
 export default defineConfig({
+  // Examples import sluice by its package name, as a user would; tests run them against the source.
+  resolve: { alias: { sluice: path.resolve(import.meta.dirname, "src/index.ts") } },
   test: {
     include: ["test/**/*.test.ts"],
     globalSetup: ["test/globalSetup.ts"],
