@@ -6,7 +6,8 @@
  */
 import { ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Effect, Logger, LogLevel } from "effect"
+import { Cause, Effect, Exit, Logger, LogLevel } from "effect"
+import { interruption } from "./Cli/CliError.js"
 import * as Main from "./Cli/Main.js"
 
 const level = (process.env["SLUICE_LOG_LEVEL"] ?? "warning").toLowerCase()
@@ -37,5 +38,19 @@ Main.run(process.argv).pipe(
   Logger.withMinimumLogLevel(minimum),
   Effect.provide(Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true, colors: "auto" }))),
   Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disableErrorReporting: true })
+  NodeRuntime.runMain({
+    disableErrorReporting: true,
+    // Interrupted by a signal: 130 (the shell's convention for Ctrl-C), unless the command treats a
+    // signal as its normal stop (a service).
+    teardown: (exit, onExit) =>
+      onExit(
+        Exit.isSuccess(exit)
+          ? Number(process.exitCode ?? 0)
+          : Cause.isInterruptedOnly(exit.cause)
+            ? interruption.isSuccess
+              ? 0
+              : 130
+            : 1
+      )
+  })
 )

@@ -68,9 +68,13 @@ export interface WorkerResult {
   readonly finished: number
 }
 
-type Finished =
+type Finished = (
   | { readonly _tag: "Done"; readonly item: Item; readonly completion: Completion; readonly usage: Usage | undefined; readonly stats: ItemStats }
   | { readonly _tag: "Release"; readonly item: Item; readonly release: Release; readonly stop: boolean; readonly stats: ItemStats }
+) & {
+  /** Whether this item holds an `uncommitted` permit, returned once its outcome is stored. */
+  permit?: boolean
+}
 
 interface ItemStats {
   readonly retries: number
@@ -207,8 +211,22 @@ export const run = (
         })
       )
 
+    // While any stage may call an upstream, a fiber holds a permit from taking an item until that
+    // item's outcome is committed: at most `concurrency` items are ever sent and not yet durable, so
+    // a crash repeats at most that many upstream calls. A wholly synchronous pipeline (echo) calls no
+    // upstream and skips the wait, which would only cap its commit batches.
+    const bounded = !(isSynchronous(classifier) && isSynchronous(processor) && isSynchronous(persister))
+    const uncommitted = yield* Effect.makeSemaphore(concurrency)
     const processorLoop = Effect.forever(
-      Effect.flatMap(Queue.take(inbox), (item) => Effect.flatMap(processItem(item), (f) => Queue.offer(done, f)))
+      (bounded ? uncommitted.take(1) : Effect.void).pipe(
+        Effect.zipRight(Queue.take(inbox)),
+        Effect.flatMap((item) =>
+          Effect.flatMap(processItem(item), (f) => {
+            f.permit = bounded
+            return Queue.offer(done, f)
+          })
+        )
+      )
     )
 
     // ---- group commit ----------------------------------------------------------------------------
@@ -307,6 +325,8 @@ export const run = (
           })
         }
         yield* Ref.update(finishedCount, (n) => n + doneItems.length)
+        const permits = batch.filter((f) => f.permit === true).length
+        if (permits > 0) yield* uncommitted.release(permits)
         yield* Ref.update(leased, (n) => n - batch.length)
         if (options.onCommit !== undefined) yield* options.onCommit
         yield* Queue.offer(signal, undefined)
