@@ -41,8 +41,9 @@ export const defaultAttemptOptions: AttemptOptions = {
  */
 export const transientRetry = (options: AttemptOptions) =>
   Schedule.exponential(options.baseBackoff, 2).pipe(
-    Schedule.union(Schedule.spaced(options.maxBackoff)),
     Schedule.jittered,
+    // After the jitter, so the cap holds exactly.
+    Schedule.union(Schedule.spaced(options.maxBackoff)),
     Schedule.intersect(Schedule.recurs(Math.max(0, options.maxAttempts - 1))),
     Schedule.intersect(Schedule.identity<StageError>()),
     Schedule.modifyDelay(([, error], delay) => {

@@ -71,7 +71,7 @@ export const follow = (run: string, file: string) =>
     // Read just past the written prefix: a small page while the next item is still in flight (the
     // usual case under concurrency), doubling while pages come back wholly finished.
     let page = 64
-    const advance = Effect.gen(function* () {
+    const step = Effect.gen(function* () {
       while (true) {
         const rows = yield* store.results(run, { afterSeq, limit: page })
         let text = ""
@@ -95,6 +95,10 @@ export const follow = (run: string, file: string) =>
         page = Math.min(PAGE, page * 2)
       }
     })
+    // The follower loop and a final catch-up may both call `advance`; two reads from the same
+    // `afterSeq` would write the same lines twice.
+    const lock = yield* Effect.makeSemaphore(1)
+    const advance = lock.withPermits(1)(step)
     return { advance, written: Effect.sync(() => written) } satisfies Follower
   })
 

@@ -182,8 +182,10 @@ export const run = (
 
         const routed = yield* stage(classifier, "sluice.classify", classifier.classify(item), stats)
         if (routed._tag === "Held") return yield* held(routed.error, routed.attempts)
+        // `attempts` everywhere: the tries of the stage that decided the outcome, summed over deliveries.
         if (routed._tag === "Failed") {
-          return yield* finish(Outcome.failed(routed.error._tag, routed.error.message, routed.attempts), routed.attempts, undefined, undefined)
+          const e = routed.error
+          return yield* finish(Outcome.failed(e._tag, e.message, item.attempts + routed.attempts), routed.attempts, undefined, undefined)
         }
         const route = routed.value
         if (route._tag === "Skip") return yield* finish(Outcome.skipped(route.reason), routed.attempts, undefined, undefined)
@@ -201,7 +203,12 @@ export const run = (
         if (persisted._tag === "Held") return yield* held(persisted.error, processed.attempts)
         if (persisted._tag === "Failed") {
           const e = persisted.error
-          return yield* finish(Outcome.failed(e._tag, `persist: ${e.message}`, persisted.attempts), processed.attempts, route.label, processed.value.usage)
+          return yield* finish(
+            Outcome.failed(e._tag, `persist: ${e.message}`, item.attempts + persisted.attempts),
+            persisted.attempts,
+            route.label,
+            processed.value.usage
+          )
         }
         return yield* finish(Outcome.completed(output), processed.attempts, route.label, processed.value.usage)
       }).pipe(
