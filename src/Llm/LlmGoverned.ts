@@ -1,0 +1,140 @@
+/**
+ * The governed Llm: wraps any Llm adapter (the raw one it requires) with the response cache, the
+ * circuit breaker, the spending budget and admission, and provides the Llm port again. Per call:
+ *
+ * 1. cache: a hit is answered with `cached: true`: no upstream call, no admission, no budget;
+ * 2. circuit breaker: open → `CircuitOpen` at once (only `Transient` failures below count against it);
+ * 3. budget: the prompt estimate plus `max_tokens` priced → `OverBudget` when it would pass the limit;
+ * 4. admission: one request and `requestTokens(messages, maxTokens ?? DEFAULT_MAX_TOKENS)` tokens;
+ * 5. the call. Success: settle admission with `usage.totalTokens`, resync from the headers, charge
+ *    the actual cost, store the answer. `RateLimited`: pause admission for everyone until
+ *    `retry-after` (and resync), refund, fail again so the engine retries without spending an attempt.
+ *    `Transient` / `Invalid`: refund and fail again.
+ *
+ * OpenAI (and the simulator) answer a request larger than the token limit could ever admit with a
+ * 429 "Request too large" and no `retry-after`: waiting would never help, so it becomes
+ * `Invalid { reason: "TooLarge" }` here instead of a pause.
+ *
+ * Admission wait is not put on the response: it is on the span (`sluice.admission.wait_ms`), in
+ * `Admission.state.totalWaitMs` and in the metric `sluice_admission_wait_ms_total`.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Effect, Exit, Layer, Option } from "effect"
+import { Invalid, type RateLimited } from "../Domain/Errors.js"
+import { Admission } from "../Engine/Admission.js"
+import { Budget } from "../Engine/Budget.js"
+import { CircuitBreaker } from "../Engine/CircuitBreaker.js"
+import { type ChatRequest, type ChatResponse, Llm, type LlmError } from "./Llm.js"
+import { Pricing } from "./Pricing.js"
+import { hashRequest, ResponseCache } from "./ResponseCache.js"
+import { DEFAULT_MAX_TOKENS, promptTokens } from "./TokenEstimate.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Answer repeated requests from `ResponseCache` (and store new answers in it). Default true. */
+  readonly cache?: boolean | undefined
+}
+
+/**
+ * Services the governed layer needs besides the cache.
+ *
+ * @since 0.1.0
+ */
+export type Requirements = Llm | Admission | CircuitBreaker | Budget | Pricing
+
+// The SDK prefixes the status: "429 Request too large for gpt-4o-mini on tokens per min (TPM): …".
+const TOO_LARGE = /^(?:429\s+)?Request too large\b/i
+
+/**
+ * True for the 429 that no wait can cure: the request is larger than the token limit admits at once.
+ *
+ * @since 0.1.0
+ */
+export const isTooLarge = (error: RateLimited): boolean => TOO_LARGE.test(error.message)
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<Llm["Type"], never, Requirements | ResponseCache> =>
+  Effect.gen(function* () {
+    const inner = yield* Llm
+    const admission = yield* Admission
+    const breaker = yield* CircuitBreaker
+    const budget = yield* Budget
+    const pricing = yield* Pricing
+    const cache = options.cache === false ? undefined : yield* ResponseCache
+
+    /** Budget, admission and the call, with every reservation settled or given back whatever happens. */
+    const upstream = (request: ChatRequest): Effect.Effect<ChatResponse, LlmError> => {
+      const prompt = promptTokens(request.messages)
+      const maxTokens = request.maxTokens ?? DEFAULT_MAX_TOKENS
+      const estimateUsd = pricing.cost(request.model, { promptTokens: prompt, completionTokens: maxTokens })
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function* () {
+          const hold = yield* budget.reserve(estimateUsd)
+          const ticket = yield* restore(admission.acquire({ requests: 1, tokens: prompt + maxTokens })).pipe(
+            Effect.onError(() => budget.release(hold))
+          )
+          yield* Effect.annotateCurrentSpan("sluice.admission.wait_ms", ticket.waitedMs)
+          const exit = yield* Effect.exit(restore(inner.complete(request)))
+          if (Exit.isSuccess(exit)) {
+            const response = exit.value
+            yield* admission.settle(ticket, response.usage.totalTokens)
+            if (response.rateLimit !== undefined) yield* admission.resync(response.rateLimit)
+            yield* budget.settle(hold, pricing.cost(response.model, response.usage))
+            return response
+          }
+          const failure = Cause.failureOption(exit.cause)
+          const rateLimited = Option.isSome(failure) && failure.value._tag === "RateLimited" ? failure.value : undefined
+          const tooLarge = rateLimited !== undefined && isTooLarge(rateLimited)
+          // Pause before the refund wakes anyone.
+          if (rateLimited !== undefined && !tooLarge) {
+            yield* admission.pause(rateLimited.retryAfterMs, ticket)
+            if (rateLimited.rateLimit !== undefined) yield* admission.resync(rateLimited.rateLimit)
+          }
+          yield* admission.refund(ticket)
+          yield* budget.release(hold)
+          if (tooLarge) {
+            return yield* new Invalid({ reason: "TooLarge", status: 429, message: rateLimited.message })
+          }
+          return yield* exit
+        })
+      )
+    }
+
+    const complete = Effect.fn("LlmGoverned.complete")(function* (request: ChatRequest) {
+      const hash = cache === undefined ? undefined : hashRequest(request)
+      if (cache !== undefined && hash !== undefined) {
+        const hit = yield* cache.get(hash)
+        yield* Effect.annotateCurrentSpan("sluice.cache", Option.isSome(hit) ? "hit" : "miss")
+        if (Option.isSome(hit)) return { ...hit.value, cached: true } satisfies ChatResponse
+      }
+      const response = yield* breaker.protect(upstream(request))
+      if (cache !== undefined && hash !== undefined) {
+        const { content, model, output, usage } = response
+        yield* cache.put(hash, { content, output, usage, model })
+      }
+      return { ...response, cached: false } satisfies ChatResponse
+    })
+
+    return Llm.of({ complete })
+  })
+
+/**
+ * The governed Llm over the raw one it requires:
+ * `LlmGoverned.layer().pipe(Layer.provide(OpenAi.layerConfig))`, with Admission, CircuitBreaker,
+ * Budget, Pricing and (unless `cache: false`) ResponseCache provided by the composition root.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export function layer(options: Options & { readonly cache: false }): Layer.Layer<Llm, never, Requirements>
+export function layer(options?: Options): Layer.Layer<Llm, never, Requirements | ResponseCache>
+export function layer(options: Options = {}): Layer.Layer<Llm, never, Requirements | ResponseCache> {
+  return Layer.effect(Llm, make(options))
+}
