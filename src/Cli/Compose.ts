@@ -3,11 +3,17 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Effect, Layer, Redacted } from "effect"
+import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
 import * as RunConfig from "../Domain/RunConfig.js"
+import * as Admission from "../Engine/Admission.js"
+import * as Budget from "../Engine/Budget.js"
+import * as CircuitBreaker from "../Engine/CircuitBreaker.js"
 import * as Progress from "../Engine/Progress.js"
-import { Llm } from "../Llm/Llm.js"
+import { Llm, type ChatResponse } from "../Llm/Llm.js"
+import * as LlmGoverned from "../Llm/LlmGoverned.js"
 import * as OpenAi from "../Llm/OpenAi.js"
+import * as Pricing from "../Llm/Pricing.js"
+import * as ResponseCache from "../Llm/ResponseCache.js"
 import * as FileSource from "../Sources/FileSource.js"
 import { Classifier } from "../Stages/Classifier.js"
 import { stages } from "../Stages/FromConfig.js"
@@ -15,6 +21,7 @@ import * as PerRun from "../Stages/PerRun.js"
 import * as Persister from "../Stages/Persister.js"
 import { Processor } from "../Stages/Processor.js"
 import * as SqliteStore from "../Store/SqliteStore.js"
+import { Store } from "../Store/Store.js"
 
 /**
  * Where the upstream is and how to treat it.
@@ -28,35 +35,78 @@ export interface Upstream {
   readonly tpm: number
   readonly cache: boolean
   readonly budgetUsd?: number | undefined
+  /** A JSON price table (`{"model": {"input": usd per 1M, "output": …}}`), else the defaults. */
+  readonly prices?: unknown
 }
 
 /** The API key, read only here, and kept `Redacted` until the client is built. */
 const apiKey = Config.redacted("OPENAI_API_KEY").pipe(Config.withDefault(Redacted.make("sk-none")))
 
-/**
- * The Llm the stages call.
- *
- * @since 0.1.0
- */
-export const llm = (upstream: Upstream): Layer.Layer<Llm> =>
+/** @since 0.1.0 */
+export const store = (db: string) => SqliteStore.layer({ filename: db })
+
+/** The raw upstream client. */
+const openAi = (upstream: Upstream): Layer.Layer<Llm> =>
   Layer.unwrapEffect(
     Effect.map(Effect.orDie(apiKey), (key) =>
       OpenAi.layer({ baseUrl: upstream.baseUrl, apiKey: key, timeoutMs: upstream.timeoutMs })
     )
   )
 
-/** @since 0.1.0 */
-export const store = (db: string) => SqliteStore.layer({ filename: db })
+/**
+ * The Llm the stages call: the OpenAI adapter governed by admission (RPM and TPM), the circuit
+ * breaker, the spending budget and the response cache in the store's file. Admission, the breaker
+ * and pricing stay visible, so the engine and the progress view can read them.
+ *
+ * The run's spend so far seeds the budget, so a run stopped by `--budget` resumes with a larger one.
+ *
+ * @since 0.1.0
+ */
+export const llm = (
+  upstream: Upstream,
+  options: { readonly db: string; readonly run?: string | undefined }
+): Layer.Layer<Llm | Admission.Admission | CircuitBreaker.CircuitBreaker | Pricing.Pricing, never, Store> => {
+  const pricing =
+    upstream.prices === undefined ? Pricing.layer() : Pricing.layerJson(upstream.prices).pipe(Layer.orDie)
+  const budget = Layer.unwrapEffect(
+    Effect.gen(function* () {
+      const store = yield* Store
+      const spentUsd =
+        options.run === undefined || Option.isNone(yield* Effect.orDie(store.getRun(options.run)))
+          ? 0
+          : (yield* Effect.orDie(store.metrics(options.run))).costUsd
+      return Budget.layer({ limitUsd: upstream.budgetUsd, spentUsd })
+    })
+  )
+  // Opened after the store (it requires it), so the store's migrations have made the cache table.
+  const cache = Layer.unwrapEffect(Effect.as(Store, ResponseCache.layerSqlite({ filename: options.db })))
+  const core = Layer.mergeAll(
+    Admission.layer({ rpm: upstream.rpm, tpm: upstream.tpm }),
+    CircuitBreaker.layer(),
+    budget,
+    pricing
+  )
+  const governed = upstream.cache
+    ? LlmGoverned.layer().pipe(Layer.provide(cache))
+    : LlmGoverned.layer({ cache: false })
+  return governed.pipe(Layer.provide(openAi(upstream)), Layer.provideMerge(core))
+}
+
+/** What a response cost, for the processor's accounting. */
+const priceWith = (pricing: Pricing.Pricing["Type"]) => (response: ChatResponse) =>
+  pricing.cost(response.model, response.usage)
 
 /**
  * The stages of a run started here, from its settings.
  *
  * @since 0.1.0
  */
-export const runStages = (config: RunConfig.RunConfig): Layer.Layer<Classifier | Processor, never, Llm> =>
+export const runStages = (
+  config: RunConfig.RunConfig
+): Layer.Layer<Classifier | Processor, never, Llm | Pricing.Pricing> =>
   Layer.effectContext(
-    Effect.map(Llm, (llm) => {
-      const s = stages(config, llm)
+    Effect.gen(function* () {
+      const s = stages(config, yield* Llm, priceWith(yield* Pricing.Pricing))
       return Context.make(Classifier, s.classifier).pipe(Context.add(Processor, s.processor))
     })
   )
@@ -66,9 +116,15 @@ export const runStages = (config: RunConfig.RunConfig): Layer.Layer<Classifier |
  *
  * @since 0.1.0
  */
-export const runLayer = (options: { readonly db: string; readonly input: string; readonly config: RunConfig.RunConfig; readonly upstream: Upstream }) =>
+export const runLayer = (options: {
+  readonly db: string
+  readonly input: string
+  readonly run: string
+  readonly config: RunConfig.RunConfig
+  readonly upstream: Upstream
+}) =>
   Layer.mergeAll(runStages(options.config), FileSource.layer(options.input), Persister.layerStoreOnly, Progress.layer).pipe(
-    Layer.provideMerge(llm(options.upstream)),
+    Layer.provideMerge(llm(options.upstream, { db: options.db, run: options.run })),
     Layer.provideMerge(store(options.db))
   )
 
@@ -78,7 +134,8 @@ export const runLayer = (options: { readonly db: string; readonly input: string;
  * @since 0.1.0
  */
 export const workerLayer = (options: { readonly db: string; readonly upstream: Upstream }) =>
-  Layer.mergeAll(PerRun.layer(), Persister.layerStoreOnly, Progress.layer).pipe(
-    Layer.provideMerge(llm(options.upstream)),
-    Layer.provideMerge(store(options.db))
-  )
+  Layer.unwrapEffect(
+    Effect.map(Pricing.Pricing, (pricing) =>
+      Layer.mergeAll(PerRun.layer(priceWith(pricing)), Persister.layerStoreOnly, Progress.layer)
+    )
+  ).pipe(Layer.provideMerge(llm(options.upstream, { db: options.db })), Layer.provideMerge(store(options.db)))

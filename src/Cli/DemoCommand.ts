@@ -53,6 +53,7 @@ export const command = Command.make(
           Compose.runLayer({
             db: path.join(dir, "sluice.db"),
             input,
+            run,
             config,
             upstream: { baseUrl: sim.url, timeoutMs: 30_000, rpm, tpm, cache: true }
           })

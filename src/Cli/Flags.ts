@@ -84,7 +84,23 @@ export const attemptTimeout = Options.integer("attempt-timeout").pipe(
 
 /** `--no-cache`: ask the upstream even when an identical request was answered before. */
 export const noCache = Options.boolean("no-cache").pipe(
-  Options.withDescription("Do not answer from the response cache (answers are still stored)")
+  Options.withDescription("Turn the response cache off: every request goes upstream, and no answer is stored")
+)
+
+/** `--prices <file>` / `SLUICE_PRICES`: a JSON price table, USD per million tokens per model. */
+export const prices = Options.file("prices", { exists: "either" }).pipe(
+  Options.withFallbackConfig(Config.string("SLUICE_PRICES")),
+  Options.optional,
+  Options.withDescription(
+    'JSON price table for cost accounting and --budget: {"gpt-4o-mini": {"input": 0.15, "output": 0.6}, "*": {…}} (USD per 1M tokens)'
+  )
+)
+
+/** `--lease <seconds>` / `SLUICE_LEASE`, default 30. */
+export const lease = Options.integer("lease").pipe(
+  Options.withFallbackConfig(Config.integer("SLUICE_LEASE")),
+  Options.withDefault(30),
+  Options.withDescription("Seconds a claim holds an item without a heartbeat; a crashed worker's items return after this")
 )
 
 /** `--budget <usd>` / `SLUICE_BUDGET_USD`: stop admitting work past this estimated spend. */
@@ -102,4 +118,48 @@ export const drainTimeout = Options.integer("drain-timeout").pipe(
   Options.withFallbackConfig(Config.integer("SLUICE_DRAIN_TIMEOUT")),
   Options.withDefault(10),
   Options.withDescription("On Ctrl-C/SIGTERM, seconds in-flight items may take to finish before they are handed back")
+)
+
+/** `--host <address>` / `SLUICE_HOST`, default 127.0.0.1 (`sluice serve`). */
+export const host = Options.text("host").pipe(
+  Options.withFallbackConfig(Config.string("SLUICE_HOST")),
+  Options.withDefault("127.0.0.1"),
+  Options.withDescription("Address `sluice serve` listens on; any but loopback needs SLUICE_TOKEN")
+)
+
+/** `--port <n>` / `SLUICE_PORT`, default 8080 (`sluice serve`). */
+export const port = Options.integer("port").pipe(
+  Options.withFallbackConfig(Config.integer("SLUICE_PORT")),
+  Options.withDefault(8080),
+  Options.withDescription("Port `sluice serve` listens on; 0 picks a free one")
+)
+
+/** `--max-body <size>` / `SLUICE_MAX_BODY`, default 16MiB (`sluice serve`). */
+export const maxBody = Options.text("max-body").pipe(
+  Options.withFallbackConfig(Config.string("SLUICE_MAX_BODY")),
+  Options.withDefault("16MiB"),
+  Options.withDescription("Largest request body `sluice serve` accepts (413 above): bytes, or a size such as 512KiB, 16MiB, 1GB")
+)
+
+/** `--watch-dir <dir>` / `SLUICE_WATCH_DIR`: a drop directory (`sluice serve`). */
+export const watchDir = Options.directory("watch-dir", { exists: "yes" }).pipe(
+  Options.withFallbackConfig(Config.string("SLUICE_WATCH_DIR")),
+  Options.optional,
+  Options.withDescription("Drop directory: each JSONL/CSV file put there becomes a run, then moves to <dir>/.done/")
+)
+
+/** `--poll-interval <seconds>` / `SLUICE_POLL_INTERVAL`, default 2 (`sluice serve`). */
+export const pollInterval = Options.float("poll-interval").pipe(
+  Options.withFallbackConfig(Config.number("SLUICE_POLL_INTERVAL")),
+  Options.withDefault(2),
+  Options.withDescription("Seconds between scans of --watch-dir")
+)
+
+/**
+ * `SLUICE_TOKEN` (environment only: a flag would show in `ps`): the bearer token `sluice serve`
+ * requires on `/v1` and `/metrics`; required when `--host` is not loopback.
+ */
+export const token = Config.redacted("SLUICE_TOKEN").pipe(
+  Config.withDescription("Bearer token clients of `sluice serve` send as `Authorization: Bearer <token>`"),
+  Config.option
 )

@@ -8,6 +8,7 @@ import * as DemoCommand from "./DemoCommand.js"
 import * as ExportCommand from "./ExportCommand.js"
 import * as RetryCommand from "./RetryCommand.js"
 import * as RunCommand from "./RunCommand.js"
+import * as ServeCommand from "./ServeCommand.js"
 import * as SimulateCommand from "./SimulateCommand.js"
 import * as StatusCommand from "./StatusCommand.js"
 import * as WorkerCommand from "./WorkerCommand.js"
@@ -22,7 +23,8 @@ export const sluice = Command.make("sluice").pipe(
     StatusCommand.command,
     RetryCommand.command,
     ExportCommand.command,
-    WorkerCommand.command
+    WorkerCommand.command,
+    ServeCommand.command
   ])
 )
 

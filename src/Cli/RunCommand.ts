@@ -51,6 +51,20 @@ export const readable = (file: string, what: string) =>
   })
 
 /** @since 0.1.0 */
+export const readPrices = (file: Option.Option<string>) =>
+  Option.match(file, {
+    onNone: () => Effect.succeed(undefined),
+    onSome: (f) =>
+      Effect.zipRight(
+        readable(f, "price table"),
+        Effect.try({
+          try: (): unknown => JSON.parse(fs.readFileSync(f, "utf8")),
+          catch: (e) => usage(`sluice: the price table ${f} is not JSON: ${(e as Error).message}`)
+        })
+      )
+  })
+
+/** @since 0.1.0 */
 export const readPrompt = (file: Option.Option<string>) =>
   Option.match(file, {
     onNone: () => Effect.succeed(undefined),
@@ -74,7 +88,9 @@ const options = {
   noCache: Flags.noCache,
   budget: Flags.budget,
   run: Flags.runId,
-  drainTimeout: Flags.drainTimeout
+  drainTimeout: Flags.drainTimeout,
+  prices: Flags.prices,
+  lease: Flags.lease
 }
 
 /** @since 0.1.0 */
@@ -83,7 +99,9 @@ export const command = Command.make("run", options, (o) =>
     yield* readable(o.input, "input")
     if (o.concurrency < 1) return yield* usage("sluice: --concurrency must be at least 1")
     if (o.maxAttempts < 1) return yield* usage("sluice: --max-attempts must be at least 1")
+    if (o.lease < 1) return yield* usage("sluice: --lease must be at least 1 second")
     const system = yield* readPrompt(o.prompt)
+    const prices = yield* readPrices(o.prices)
     const output = Option.getOrElse(o.out, () => defaultOutput(o.input))
     const run = Option.getOrElse(o.run, () => defaultRunId(o.input))
     const config: RunConfig = {
@@ -99,7 +117,8 @@ export const command = Command.make("run", options, (o) =>
       rpm: o.rpm,
       tpm: o.tpm,
       cache: !o.noCache,
-      budgetUsd: Option.getOrUndefined(o.budget)
+      budgetUsd: Option.getOrUndefined(o.budget),
+      prices
     }
     const program = Effect.gen(function* () {
       const store = yield* Store
@@ -110,7 +129,8 @@ export const command = Command.make("run", options, (o) =>
         concurrency: o.concurrency,
         output,
         attempt: { ...defaultAttemptOptions, maxAttempts: o.maxAttempts, attemptTimeout: `${o.attemptTimeout} seconds` },
-        drainTimeout: `${o.drainTimeout} seconds`
+        drainTimeout: `${o.drainTimeout} seconds`,
+        leaseMs: o.lease * 1000
       }).pipe(
         Effect.onInterrupt(() =>
           Effect.sync(() =>
@@ -126,7 +146,7 @@ export const command = Command.make("run", options, (o) =>
     })
     yield* program.pipe(
       Effect.scoped,
-      Effect.provide(Compose.runLayer({ db: o.db, input: o.input, config, upstream })),
+      Effect.provide(Compose.runLayer({ db: o.db, input: o.input, run, config, upstream })),
       Effect.catchTag("StoreError", (e) => Effect.fail(failure(`sluice: ${e.message}`)))
     )
   })

@@ -26,7 +26,8 @@ export const command = Command.make(
     maxAttempts: Flags.maxAttempts,
     attemptTimeout: Flags.attemptTimeout,
     noCache: Flags.noCache,
-    drainTimeout: Flags.drainTimeout
+    drainTimeout: Flags.drainTimeout,
+    lease: Flags.lease
   },
   (o) =>
     Effect.gen(function* () {
@@ -38,7 +39,8 @@ export const command = Command.make(
         run: Option.getOrUndefined(o.run),
         until: "idle",
         attempt: { ...defaultAttemptOptions, maxAttempts: o.maxAttempts, attemptTimeout: `${o.attemptTimeout} seconds` },
-        drainTimeout: `${o.drainTimeout} seconds`
+        drainTimeout: `${o.drainTimeout} seconds`,
+        leaseMs: o.lease * 1000
       })
       yield* Effect.sync(() =>
         process.stderr.write(`sluice: worker ${owner} ${result.stoppedBy}; it finished ${result.finished} item(s)\n`)

@@ -9,7 +9,8 @@
  *   (at least one request), refilled from `Clock` with fractional precision: upstreams enforce a
  *   minute limit over short windows, so a minute's worth must never burst;
  * - strict FIFO: a costly waiter at the head blocks cheaper ones behind it, so it cannot starve;
- * - a cost larger than a full bucket fails at once with `Invalid` (reason "TooLarge");
+ * - a cost above a full bucket (one second) waits for a full bucket and leaves a debt; a cost above
+ *   the whole per-minute limit can never pass and fails at once with `Invalid` (reason "TooLarge");
  * - a reservation is an estimate; `settle` refunds or charges the difference once `usage` is known;
  * - `x-ratelimit-*` headers resynchronise the levels (and teach the limits when none are configured);
  * - `pause` (a 429) makes every waiter and every new call wait until `retry-after`;
@@ -176,13 +177,19 @@ const resize = (bucket: Bucket, limit: number, minCapacity: number): void => {
   bucket.level = Math.min(bucket.level, bucket.capacity)
 }
 
-/** Milliseconds until `bucket` holds `cost`; 0 when it does (within float slack). */
+/**
+ * Milliseconds until `bucket` can take `cost`; 0 when it can (within float slack). A cost larger
+ * than the bucket (one second of the limit) waits for a full bucket and leaves a debt, as the
+ * upstream does: large requests pass, the average rate still holds.
+ */
 const missingMs = (bucket: Bucket, cost: number): number => {
   // A call that needs none of this bucket does not wait for its debt.
   if (cost <= 0) return 0
-  const missing = cost - bucket.level
+  const missing = Math.min(cost, bucket.capacity) - bucket.level
   return missing <= bucket.capacity * SLACK ? 0 : missing / bucket.perMs
 }
+
+const debit = (level: number, cost: number): number => (level - cost < 0 && cost <= level * (1 + SLACK) ? 0 : level - cost)
 
 class Ticket implements Reservation {
   settled = false
@@ -255,20 +262,16 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
       requests !== undefined && rpmSource === "discovered" ? Math.min(n, requests.capacity) : n
 
     const tooLarge = (r: number, t: number): Invalid | undefined => {
-      if (tokens !== undefined && t > tokens.capacity * (1 + SLACK)) {
+      if (tokens !== undefined && t > tokens.limit * (1 + SLACK)) {
         return new Invalid({
           reason: "TooLarge",
-          message:
-            `a call of ${Math.ceil(t)} tokens can never be admitted: ${tokens.limit} TPM allows ` +
-            `${Math.floor(tokens.capacity)} tokens at once (one second of the limit)`
+          message: `a call of ${Math.ceil(t)} tokens can never be admitted: it is more than the whole ${tokens.limit} TPM limit`
         })
       }
-      if (requests !== undefined && rpmSource !== "discovered" && r > requests.capacity * (1 + SLACK)) {
+      if (requests !== undefined && rpmSource !== "discovered" && r > requests.limit * (1 + SLACK)) {
         return new Invalid({
           reason: "TooLarge",
-          message:
-            `a cost of ${r} requests can never be admitted: ${requests.limit} RPM allows ` +
-            `${Math.floor(requests.capacity)} at once (one second of the limit)`
+          message: `a cost of ${r} requests can never be admitted: it is more than the whole ${requests.limit} RPM limit`
         })
       }
       return undefined
@@ -296,9 +299,10 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
     }
 
     const take = (r: number, t: number): void => {
-      // Only called once the cost fits, so the floor at 0 only absorbs float slack.
-      if (requests !== undefined && r > 0) requests.level = Math.max(0, requests.level - requestCost(r))
-      if (tokens !== undefined && t > 0) tokens.level = Math.max(0, tokens.level - t)
+      // Only called once the cost fits (or the bucket is full): a cost above a full bucket leaves a
+      // debt; otherwise the floor at 0 only absorbs float slack.
+      if (requests !== undefined && r > 0) requests.level = debit(requests.level, requestCost(r))
+      if (tokens !== undefined && t > 0) tokens.level = debit(tokens.level, t)
     }
 
     const setRate = (rpm: number): void => {

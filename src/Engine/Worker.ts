@@ -28,6 +28,8 @@ import {
   type AttemptStats,
   type Attempted
 } from "./Attempt.js"
+import { Admission } from "./Admission.js"
+import { CircuitBreaker } from "./CircuitBreaker.js"
 import { addCounts, Progress } from "./Progress.js"
 
 /**
@@ -111,6 +113,14 @@ export const run = (
     const attemptOptions = options.attempt ?? defaultAttemptOptions
     const drainTimeout = options.drainTimeout ?? "10 seconds"
     const owner = options.owner
+
+    // When the stages are governed by admission and a breaker, their totals feed the run's metrics.
+    const admission = yield* Effect.serviceOption(Admission)
+    const breaker = yield* Effect.serviceOption(CircuitBreaker)
+    const admissionWaited = Option.match(admission, { onNone: () => Effect.succeed(0), onSome: (a) => Effect.map(a.state, (s) => s.totalWaitMs) })
+    const circuitTrips = Option.match(breaker, { onNone: () => Effect.succeed(0), onSome: (b) => b.trips })
+    let lastWaited = yield* admissionWaited
+    let lastTrips = yield* circuitTrips
 
     const gate = yield* makePauseGate
     const inbox = yield* Queue.unbounded<Item>()
@@ -299,6 +309,16 @@ export const run = (
           e.counts["pending"]!++
           add(e.metrics, "retries", f.stats.retries)
           add(e.metrics, "rateLimitHits", f.stats.rateLimitHits)
+        }
+        // Admission wait and circuit trips are process-wide: they go to the run with most items here.
+        const busiest = [...perRun.entries()].sort((a, b) => b[1].acks.length - a[1].acks.length)[0]
+        if (busiest !== undefined) {
+          const waited = yield* admissionWaited
+          const trips = yield* circuitTrips
+          add(busiest[1].metrics, "admissionWaitMs", waited - lastWaited)
+          add(busiest[1].metrics, "circuitTrips", trips - lastTrips)
+          lastWaited = waited
+          lastTrips = trips
         }
         const now = yield* Clock.currentTimeMillis
         for (const [run, e] of perRun) {

@@ -109,7 +109,8 @@ export const make = (options: Options = {}): Effect.Effect<Llm["Type"], never, R
 
     const complete = Effect.fn("LlmGoverned.complete")(function* (request: ChatRequest) {
       const hash = cache === undefined ? undefined : hashRequest(request)
-      if (cache !== undefined && hash !== undefined) {
+      // "refresh": the caller could not use the last answer, so ask again and replace it.
+      if (cache !== undefined && hash !== undefined && request.cache !== "refresh") {
         const hit = yield* cache.get(hash)
         yield* Effect.annotateCurrentSpan("sluice.cache", Option.isSome(hit) ? "hit" : "miss")
         if (Option.isSome(hit)) return { ...hit.value, cached: true } satisfies ChatResponse

@@ -54,20 +54,25 @@ export class Bucket {
     return this.level
   }
 
-  /** True when `cost` can never pass: it is more than a full bucket. */
+  /**
+   * True when `cost` can never pass: it is more than the whole per-minute limit (what OpenAI refuses
+   * as "Request too large"). A cost between one second's worth and the limit passes once the bucket
+   * is full, and leaves a debt the next calls wait for: large requests are allowed, the rate is not.
+   */
   exceedsCapacity(cost: number): boolean {
-    return cost > this.capacity * (1 + SLACK)
+    return cost > this.limit * (1 + SLACK)
   }
 
-  /** Milliseconds until the bucket holds `cost`; 0 when it already does. */
+  /** Milliseconds until the bucket can take `cost` (holds it, or is full); 0 when it already can. */
   waitMs(cost: number, now: number): number {
-    const missing = cost - this.levelAt(now)
+    const missing = Math.min(cost, this.capacity) - this.levelAt(now)
     return missing <= this.capacity * SLACK ? 0 : missing / this.ratePerMs
   }
 
-  /** Charges `cost`. The caller checks `waitMs` first; the level never goes below zero. */
+  /** Charges `cost`. The caller checks `waitMs` first; a cost above a full bucket leaves a debt. */
   take(cost: number, now: number): void {
-    this.level = Math.max(0, this.levelAt(now) - cost)
+    const level = this.levelAt(now)
+    this.level = level - cost < 0 && cost <= level * (1 + SLACK) ? 0 : level - cost
   }
 
   /** Gives back an allowance that was charged but not used, up to a full bucket. */

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Option, Ref, Scope, TestClock } from "effect"
+import { Clock, Effect, Exit, Fiber, Option, Ref, Scope, TestClock } from "effect"
 import * as Admission from "../../src/Engine/Admission.js"
 
 // Everything here runs on TestClock: time moves only when a test says so.
@@ -58,20 +58,42 @@ describe("Admission", () => {
     })
   )
 
-  it.scoped("a cost larger than the bucket fails at once with Invalid TooLarge, never hangs", () =>
+  it.scoped("a cost above the whole per-minute limit fails at once with Invalid TooLarge, never hangs", () =>
     Effect.gen(function* () {
       const admission = yield* Admission.make({ rpm: 60, tpm: 60_000 })
-      const tokens = yield* Effect.exit(admission.acquire({ tokens: 1_001 }))
+      const tokens = yield* Effect.exit(admission.acquire({ tokens: 60_001 }))
       assert.isTrue(Exit.isFailure(tokens))
-      const error = yield* Effect.flip(admission.withCost({ tokens: 5_000 })(Effect.succeed("ran")))
+      const error = yield* Effect.flip(admission.withCost({ tokens: 100_000 })(Effect.succeed("ran")))
       assert.strictEqual(error._tag, "Invalid")
       assert.strictEqual(error.reason, "TooLarge")
-      assert.match(error.message, /60000 TPM allows 1000 tokens at once/)
-      const requests = yield* Effect.flip(admission.acquire({ requests: 2 }))
+      assert.match(error.message, /more than the whole 60000 TPM limit/)
+      const requests = yield* Effect.flip(admission.acquire({ requests: 61 }))
       assert.strictEqual(requests.reason, "TooLarge")
-      // Exactly one bucket is fine, and a refused call charged nothing.
+      // A full bucket is fine, and a refused call charged nothing.
       const ok = yield* admission.acquire({ tokens: 1_000 })
       assert.strictEqual(ok.waitedMs, 0)
+    })
+  )
+
+  it.scoped("a cost above one second's bucket but within the limit waits for a full bucket, then leaves a debt", () =>
+    Effect.gen(function* () {
+      const admission = yield* Admission.make({ tpm: 60_000, discover: false }) // 1000 tokens at once, 1 token/ms
+      yield* admission.acquire({ tokens: 500 })
+      const done = yield* Ref.make<Array<number>>([])
+      // 3000 tokens: more than the bucket holds, far less than the minute's limit.
+      yield* Effect.fork(
+        Effect.zipRight(admission.acquire({ tokens: 3_000 }), Effect.flatMap(Clock.currentTimeMillis, (t) => Ref.update(done, (xs) => [...xs, t])))
+      )
+      yield* TestClock.adjust("499 millis")
+      assert.deepStrictEqual(yield* Ref.get(done), [], "it waits for the bucket to be full again")
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(yield* Ref.get(done), [500])
+      // The debt: the next 100-token call waits until 2000 + 100 tokens have refilled.
+      const next = yield* Effect.fork(admission.acquire({ tokens: 100 }))
+      yield* TestClock.adjust("2099 millis")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(next)))
+      yield* TestClock.adjust("1 millis")
+      assert.isTrue(Option.isSome(yield* Fiber.poll(next)))
     })
   )
 
@@ -189,7 +211,7 @@ describe("Admission", () => {
       const big = yield* Effect.fork(Effect.flip(admission.acquire({ tokens: 5_000 })))
       yield* TestClock.adjust("1 millis")
       assert.strictEqual((yield* admission.state).waiting, 1)
-      yield* admission.resync({ limitTokens: 60_000 })
+      yield* admission.resync({ limitTokens: 3_000 })
       const error = yield* Fiber.join(big)
       assert.strictEqual(error.reason, "TooLarge")
       assert.strictEqual((yield* admission.state).waiting, 0)

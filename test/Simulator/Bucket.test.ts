@@ -59,12 +59,20 @@ describe("Bucket", () => {
     expect(next._tag === "Limited" && next.waitMs).toBeCloseTo(2_000, 6)
   })
 
-  it("refuses a cost above a full token bucket as too large, and names the binding limit", () => {
+  it("refuses a cost above the whole per-minute limit as too large, and names the binding limit", () => {
     const limits = new Limits(60_000, 6_000, 0)
-    expect(limits.admit(101, 0)).toMatchObject({ _tag: "TooLarge", limit: 6_000, requested: 101 })
+    expect(limits.admit(6_001, 0)).toMatchObject({ _tag: "TooLarge", limit: 6_000, requested: 6_001 })
     expect(limits.admit(100, 0)._tag).toBe("Admitted")
     expect(limits.admit(50, 0)).toMatchObject({ _tag: "Limited", kind: "tokens" })
     // Nothing was charged by the refusals: the request bucket lost exactly one.
     expect(limits.requests?.deficit(0)).toBe(1)
+  })
+
+  it("admits a cost above one second's bucket once the bucket is full, and charges the debt", () => {
+    const limits = new Limits(60_000, 6_000, 0) // 100 tokens at once, 0.1 token/ms
+    expect(limits.admit(500, 0)._tag).toBe("Admitted")
+    // 500 - 100: a debt of 400 tokens, so 4 s before even 1 token passes again.
+    expect(limits.admit(1, 4_000)).toMatchObject({ _tag: "Limited", kind: "tokens" })
+    expect(limits.admit(1, 4_011)._tag).toBe("Admitted")
   })
 })

@@ -179,8 +179,8 @@ describe("Simulator (real server, real time)", () => {
         // The bucket owes at most what was used; without the refund it would owe about 5,000.
         expect(header(second, "x-ratelimit-remaining-tokens")).toBeGreaterThanOrEqual(tpm - used(first) - used(second))
 
-        // More than a full bucket can never pass: "Request too large", and no retry-after.
-        const tooLarge = yield* chat(sim, ask("big", { max_tokens: 7_000 }))
+        // More than the whole minute's limit can never pass: "Request too large", and no retry-after.
+        const tooLarge = yield* chat(sim, ask("big", { max_tokens: 400_000 }))
         expect(tooLarge.status).toBe(429)
         expect(tooLarge.json.error).toMatchObject({ type: "tokens", code: "rate_limit_exceeded" })
         expect(tooLarge.json.error.message).toMatch(/^Request too large .*TPM/)

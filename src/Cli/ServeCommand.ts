@@ -1,0 +1,141 @@
+/**
+ * `sluice serve [--db f] [--host h] [--port n] [--watch-dir d] …`: the HTTP API, the workers over
+ * every run in the database and the drop directory, until SIGINT/SIGTERM; then it drains and exits 0.
+ *
+ * @since 0.1.0
+ */
+import { Command } from "@effect/cli"
+import { Context, Effect, Layer, Option, Redacted } from "effect"
+import { defaultAttemptOptions } from "../Engine/Attempt.js"
+import { isLoopback } from "../Http/Auth.js"
+import * as Service from "../Http/Service.js"
+import { failure, usage } from "./CliError.js"
+import * as Compose from "./Compose.js"
+import * as Flags from "./Flags.js"
+import { readPrices, readPrompt } from "./RunCommand.js"
+
+const UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3
+}
+
+/**
+ * `16MiB` → 16777216; a bare number is bytes. Undefined when it is not a size.
+ *
+ * @since 0.1.0
+ */
+export const parseSize = (text: string): number | undefined => {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text)
+  const unit = m === null ? undefined : UNITS[m[2]!.toLowerCase()]
+  if (m === null || unit === undefined) return undefined
+  const bytes = Math.floor(Number(m[1]) * unit)
+  return bytes > 0 ? bytes : undefined
+}
+
+const say = (line: string) => Effect.sync(() => void process.stderr.write(`sluice serve: ${line}\n`))
+
+/** @since 0.1.0 */
+export const command = Command.make(
+  "serve",
+  {
+    db: Flags.db,
+    host: Flags.host,
+    port: Flags.port,
+    concurrency: Flags.concurrency,
+    baseUrl: Flags.baseUrl,
+    model: Flags.model,
+    prompt: Flags.prompt,
+    processor: Flags.processor,
+    maxTokens: Flags.maxTokens,
+    rpm: Flags.rpm,
+    tpm: Flags.tpm,
+    maxAttempts: Flags.maxAttempts,
+    attemptTimeout: Flags.attemptTimeout,
+    noCache: Flags.noCache,
+    budget: Flags.budget,
+    drainTimeout: Flags.drainTimeout,
+    maxBody: Flags.maxBody,
+    watchDir: Flags.watchDir,
+    pollInterval: Flags.pollInterval,
+    prices: Flags.prices,
+    lease: Flags.lease
+  },
+  (o) =>
+    Effect.gen(function* () {
+      if (o.concurrency < 1) return yield* usage("sluice: --concurrency must be at least 1")
+      if (o.maxAttempts < 1) return yield* usage("sluice: --max-attempts must be at least 1")
+      if (o.port < 0 || o.port > 65535) return yield* usage("sluice: --port must be 0..65535")
+      if (o.drainTimeout < 0) return yield* usage("sluice: --drain-timeout must be 0 or more")
+      if (!(o.pollInterval > 0)) return yield* usage("sluice: --poll-interval must be more than 0")
+      if (o.lease < 1) return yield* usage("sluice: --lease must be at least 1 second")
+      const maxBodyBytes = parseSize(o.maxBody)
+      if (maxBodyBytes === undefined) return yield* usage(`sluice: --max-body ${o.maxBody} is not a size (e.g. 16MiB)`)
+      // An empty SLUICE_TOKEN is no token.
+      const token = Option.getOrUndefined(
+        Option.filter(yield* Effect.orDie(Flags.token), (t) => Redacted.value(t).length > 0)
+      )
+      // Checked before the database is opened, so a refused start leaves nothing behind.
+      if (!isLoopback(o.host) && token === undefined) {
+        return yield* usage(
+          `sluice: refusing to listen on ${o.host} without a token: anyone who can reach it could submit work. Set SLUICE_TOKEN (clients send "Authorization: Bearer <token>"), or use --host 127.0.0.1`
+        )
+      }
+      const system = yield* readPrompt(o.prompt)
+      const prices = yield* readPrices(o.prices)
+      const watch = Option.getOrUndefined(o.watchDir)
+      const upstream: Compose.Upstream = {
+        baseUrl: o.baseUrl,
+        timeoutMs: o.attemptTimeout * 1000,
+        rpm: o.rpm,
+        tpm: o.tpm,
+        cache: !o.noCache,
+        budgetUsd: Option.getOrUndefined(o.budget),
+        prices
+      }
+      const service = Service.layer({
+        host: o.host,
+        port: o.port,
+        token,
+        concurrency: o.concurrency,
+        maxBodyBytes,
+        drainTimeout: `${o.drainTimeout} seconds`,
+        defaults: { processor: o.processor, model: o.model, maxTokens: o.maxTokens, ...(system === undefined ? {} : { system }) },
+        attempt: { ...defaultAttemptOptions, maxAttempts: o.maxAttempts, attemptTimeout: `${o.attemptTimeout} seconds` },
+        leaseMs: o.lease * 1000,
+        watch: watch === undefined ? undefined : { dir: watch, pollInterval: `${o.pollInterval} seconds` }
+      }).pipe(Layer.provide(Compose.llm(upstream, { db: o.db })), Layer.provide(Compose.store(o.db)))
+
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const running = Context.get(yield* Layer.build(service), Service.Service)
+          yield* say(
+            `listening on ${running.url} (dashboard ${running.url}/, docs ${running.url}/docs); db ${o.db}, concurrency ${o.concurrency}, token ${token === undefined ? "not set" : "required"}${watch === undefined ? "" : `, watching ${watch}`}`
+          )
+          return yield* Effect.never.pipe(
+            Effect.onInterrupt(() =>
+              say(`stopping: no new claims; items in the stages get up to ${o.drainTimeout} s to finish, the rest go back to pending`)
+            )
+          )
+        })
+      ).pipe(
+        Effect.onInterrupt(() => say("stopped")),
+        Effect.catchTags({
+          StoreError: (e) => Effect.fail(failure(`sluice: ${e.message}`)),
+          ServiceError: (e) => Effect.fail(e.reason === "Insecure" ? usage(`sluice: ${e.message}`) : failure(`sluice: ${e.message}`))
+        })
+      )
+    })
+).pipe(
+  Command.withDescription(
+    "Run the HTTP API, the workers over every run in the database and an optional drop directory, until SIGTERM"
+  )
+)
