@@ -61,6 +61,8 @@ export * as JsonlFile from "./Sources/JsonlFile.js"
 export * as CsvFile from "./Sources/CsvFile.js"
 /** @since 0.1.0 */
 export * as FileSource from "./Sources/FileSource.js"
+/** @since 0.1.0 */
+export * as Imap from "./Sources/Imap.js"
 
 /** @since 0.1.0 */
 export * as Simulator from "./Simulator/Simulator.js"

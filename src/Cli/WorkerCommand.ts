@@ -9,6 +9,9 @@ import { Effect, Option } from "effect"
 import { defaultAttemptOptions } from "../Engine/Attempt.js"
 import { makeOwner } from "../Engine/Pipeline.js"
 import * as Worker from "../Engine/Worker.js"
+import * as RunConfig from "../Domain/RunConfig.js"
+import * as PerRun from "../Stages/PerRun.js"
+import { Store } from "../Store/Store.js"
 import { failure, usage } from "./CliError.js"
 import * as Compose from "./Compose.js"
 import * as Flags from "./Flags.js"
@@ -32,11 +35,24 @@ export const command = Command.make(
   (o) =>
     Effect.gen(function* () {
       if (o.concurrency < 1) return yield* usage("sluice: --concurrency must be at least 1")
+      const store = yield* Store
+      const run = Option.getOrUndefined(o.run)
+      if (run !== undefined) {
+        const info = yield* store.getRun(run)
+        if (Option.isNone(info)) return yield* failure(`sluice: no run "${run}" in ${o.db}`)
+        if (Option.isNone(RunConfig.decodeOption(info.value.config))) {
+          return yield* failure(
+            `sluice: run "${run}" was started by a program with stages of its own; run that program to resume it`
+          )
+        }
+      }
       const owner = makeOwner()
       const result = yield* Worker.run({
         owner,
         concurrency: o.concurrency,
-        run: Option.getOrUndefined(o.run),
+        run,
+        // Only runs whose stages this worker can rebuild from their settings.
+        runs: run === undefined ? Effect.provideService(PerRun.portableRuns, Store, store) : undefined,
         until: "idle",
         attempt: { ...defaultAttemptOptions, maxAttempts: o.maxAttempts, attemptTimeout: `${o.attemptTimeout} seconds` },
         drainTimeout: `${o.drainTimeout} seconds`,

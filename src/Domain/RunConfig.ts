@@ -15,11 +15,18 @@ export const ClassifyConfig = Schema.Struct({
   model: Schema.optional(Schema.String)
 })
 
-/** @since 0.1.0 */
+/**
+ * A run created with these settings is portable: any `sluice worker` or `sluice serve` can rebuild
+ * its stages. A run started by a host program with stages of its own stores other settings (or
+ * none), does not decode, and is left to that program.
+ *
+ * @since 0.1.0
+ */
 export const RunConfig = Schema.Struct({
   /** Where the items came from (a file path, a mailbox), for `sluice status`. */
   source: Schema.optional(Schema.String),
-  processor: Schema.optionalWith(Schema.Literal("llm", "echo"), { default: () => "llm" as const }),
+  /** Required: it is what marks the settings as sluice's own. */
+  processor: Schema.Literal("llm", "echo"),
   model: Schema.optionalWith(Schema.String, { default: () => "gpt-4o-mini" }),
   /** The system prompt of the process stage. */
   system: Schema.optional(Schema.String),
@@ -36,3 +43,6 @@ export type RunConfigEncoded = typeof RunConfig.Encoded
 
 /** @since 0.1.0 */
 export const decode = Schema.decodeUnknown(RunConfig)
+
+/** @since 0.1.0 */
+export const decodeOption = Schema.decodeUnknownOption(RunConfig)

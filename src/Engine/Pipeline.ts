@@ -73,13 +73,15 @@ export const run = (
       const info = yield* store.openRun(id, options.config ?? {})
       yield* store.addMetrics(id, { concurrency })
       const initial = yield* store.counts(id)
-      yield* progress.update(id, (p) => ({ ...p, counts: initial, startedAt, sourceDone: info.fetchedAt !== null }))
+      yield* progress.update(id, (p) => ({ ...p, counts: initial, startedAt, sourceDone: info.fetchedAt !== null && fetcher.live !== true }))
 
-      const sourceDone = yield* Ref.make(info.fetchedAt !== null)
+      // A file read to its end is not read again; a live source is read every session.
+      const readSource = info.fetchedAt === null || fetcher.live === true
+      const sourceDone = yield* Ref.make(!readSource)
       const sourceError = yield* Ref.make<string | undefined>(undefined)
       const wake = yield* Queue.sliding<void>(1)
 
-      if (info.fetchedAt === null) {
+      if (readSource) {
         const record = (records: Chunk.Chunk<Parameters<typeof store.record>[1][number]>) =>
           Effect.gen(function* () {
             const batch = Chunk.toReadonlyArray(records)

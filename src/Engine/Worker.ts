@@ -42,6 +42,11 @@ export interface WorkerOptions {
   readonly concurrency: number
   /** Claim only from this run; every run when absent. */
   readonly run?: string | undefined
+  /**
+   * Claim only from the runs this lists (asked again at every claim that finds nothing), when `run`
+   * is absent: a generic worker serves only runs whose stages it can rebuild.
+   */
+  readonly runs?: Effect.Effect<ReadonlyArray<string>, StoreError> | undefined
   /** How long a claim holds an item without a heartbeat. */
   readonly leaseMs?: number | undefined
   /** How often an idle worker looks for new items. */
@@ -399,10 +404,18 @@ export const run = (
     const nothingLeft = Effect.gen(function* () {
       if ((yield* Ref.get(leased)) > 0) return false
       if (options.sourceDone !== undefined && !(yield* options.sourceDone)) return false
+      if (options.run === undefined && options.runs !== undefined) {
+        for (const run of yield* options.runs) {
+          const c = yield* store.counts(run)
+          if (c.pending + c.processing > 0) return false
+        }
+        return true
+      }
       const c = yield* store.counts(options.run)
       return c.pending + c.processing === 0
     })
 
+    let eligible: ReadonlyArray<string> | undefined
     const claimer: Effect.Effect<StopReason, StoreError> = Effect.gen(function* () {
       while (true) {
         const stop = yield* Ref.get(stopping)
@@ -419,7 +432,8 @@ export const run = (
           yield* waitForSignal
           continue
         }
-        const items = yield* store.claim({ owner, limit: Math.min(want, MAX_BATCH), leaseMs, run: options.run })
+        if (eligible === undefined && options.runs !== undefined) eligible = yield* options.runs
+        const items = yield* store.claim({ owner, limit: Math.min(want, MAX_BATCH), leaseMs, run: options.run, runs: eligible })
         if (items.length > 0) {
           yield* Ref.update(leased, (n) => n + items.length)
           const byRun = new Map<string, number>()
@@ -428,6 +442,7 @@ export const run = (
           yield* Queue.offerAll(inbox, items)
           continue
         }
+        eligible = undefined
         if (options.until === "idle" && (yield* nothingLeft)) return "finished" as const
         yield* waitForSignal
       }

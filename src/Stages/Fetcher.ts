@@ -24,6 +24,12 @@ export class Fetcher extends Context.Tag("sluice/Stages/Fetcher")<
      * Called again for an item the source offers anew after a crash, so it must be idempotent.
      */
     readonly ack: (items: ReadonlyArray<Item>) => Effect.Effect<void, StageError>
+    /**
+     * True when the source's content changes between sessions (a mailbox, an API): a resumed run
+     * reads it again, recording only new keys and acknowledging completed ones again. A file is read
+     * to its end once, and a resumed run skips it.
+     */
+    readonly live?: boolean | undefined
   }
 >() {}
 
@@ -38,5 +44,8 @@ export const noAck = (_items: ReadonlyArray<Item>): Effect.Effect<void, StageErr
  * @since 0.1.0
  * @category constructors
  */
-export const make = (records: Stream.Stream<SourceRecord, StageError>, ack = noAck): Fetcher["Type"] =>
-  Fetcher.of({ records, ack })
+export const make = (
+  records: Stream.Stream<SourceRecord, StageError>,
+  ack = noAck,
+  options: { readonly live?: boolean } = {}
+): Fetcher["Type"] => Fetcher.of({ records, ack, live: options.live === true })

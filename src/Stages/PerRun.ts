@@ -16,6 +16,18 @@ import type { LlmProcessorOptions } from "./LlmProcessor.js"
 import { Processor } from "./Processor.js"
 
 /**
+ * The runs these stages can serve: those created with portable settings (a `RunConfig`). A run a
+ * host program started with stages of its own is left to that program.
+ *
+ * @since 0.1.0
+ */
+export const portableRuns = Effect.gen(function* () {
+  const store = yield* Store
+  const runs = yield* store.listRuns
+  return runs.filter((r) => Option.isSome(RunConfig.decodeOption(r.config))).map((r) => r.id)
+})
+
+/**
  * @since 0.1.0
  * @category layers
  */

@@ -16,7 +16,15 @@ import * as path from "node:path"
 import type { Item, SourceRecord } from "../Domain/Item.js"
 import { emptyCounts, type RunCounts, type RunMetrics } from "../Domain/Run.js"
 import { LATEST, MIGRATIONS_TABLE, migrations, SEQ_SPAN } from "./SqliteMigrations.js"
-import { Store, StoreError, type Completion, type ErrorRow, type ResultRow, type RunInfo } from "./Store.js"
+import {
+  Store,
+  StoreError,
+  type ClaimOptions,
+  type Completion,
+  type ErrorRow,
+  type ResultRow,
+  type RunInfo
+} from "./Store.js"
 
 /**
  * @since 0.1.0
@@ -148,16 +156,21 @@ const toRunInfo = (r: RunRow): RunInfo => ({
 // expired leases, which reads every finished row on every claim. The expired half sorts its (few)
 // rows by id itself: the index yields them by expiry, and a LIMIT taken in that order would hand out
 // a later seq before an earlier one.
-const CLAIM_SQL = `UPDATE items SET status = 'processing', lease_owner = ?, lease_expires = ?,
+const claimSql = (byRuns: boolean) => {
+  const runs = byRuns ? " AND rid IN (SELECT value FROM json_each(?))" : ""
+  return `UPDATE items SET status = 'processing', lease_owner = ?, lease_expires = ?,
   deliveries = deliveries + 1, started_at = COALESCE(started_at, ?)
 WHERE id IN (
   SELECT id FROM (
-    SELECT id FROM (SELECT id FROM items INDEXED BY items_pending WHERE status = 'pending' AND id >= ? AND id < ? AND not_before <= ? ORDER BY id LIMIT ?)
+    SELECT id FROM (SELECT id FROM items INDEXED BY items_pending WHERE status = 'pending' AND id >= ? AND id < ? AND not_before <= ?${runs} ORDER BY id LIMIT ?)
     UNION ALL
-    SELECT id FROM (SELECT id FROM items INDEXED BY items_leased WHERE status = 'processing' AND lease_expires < ? AND id >= ? AND id < ? ORDER BY id LIMIT ?)
+    SELECT id FROM (SELECT id FROM items INDEXED BY items_leased WHERE status = 'processing' AND lease_expires < ? AND id >= ? AND id < ?${runs} ORDER BY id LIMIT ?)
   ) ORDER BY id LIMIT ?
 )
 RETURNING id, rid, seq, key, payload, deliveries, attempts`
+}
+const CLAIM_SQL = claimSql(false)
+const CLAIM_RUNS_SQL = claimSql(true)
 
 const COMPLETE_SQL = `UPDATE items SET
   status = j.value ->> '$.st',
@@ -457,23 +470,30 @@ export const make = (
           .pipe(Effect.catchTag("SqlError", (e) => Effect.fail(writeError(e))))
       })
 
-    const claim = (opts: { owner: string; limit: number; leaseMs: number; run?: string | undefined }) =>
+    const claim = (opts: ClaimOptions) =>
       Effect.gen(function* () {
         const [lo, hi] = yield* range(opts.run)
         if (hi <= lo || opts.limit <= 0) return []
+        let rids: string | undefined
+        if (opts.run === undefined && opts.runs !== undefined) {
+          const known: Array<number> = []
+          for (const r of opts.runs) {
+            const rid = yield* ridOf(r)
+            if (rid !== undefined) known.push(rid)
+          }
+          if (known.length === 0) return []
+          rids = JSON.stringify(known)
+        }
         const now = yield* Clock.currentTimeMillis
+        const half = (...p: Array<unknown>) => (rids === undefined ? p : [...p, rids])
         const rows = yield* sql
-          .unsafe<ItemRow>(CLAIM_SQL, [
+          .unsafe<ItemRow>(rids === undefined ? CLAIM_SQL : CLAIM_RUNS_SQL, [
             opts.owner,
             now + opts.leaseMs,
             now,
-            lo,
-            hi,
-            now,
+            ...half(lo, hi, now),
             opts.limit,
-            now,
-            lo,
-            hi,
+            ...half(now, lo, hi),
             opts.limit,
             opts.limit
           ])

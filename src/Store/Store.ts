@@ -46,8 +46,10 @@ export interface ClaimOptions {
   readonly owner: string
   readonly limit: number
   readonly leaseMs: number
-  /** Claim only from this run; all runs when absent. */
+  /** Claim only from this run. */
   readonly run?: string | undefined
+  /** Claim only from these runs (when `run` is absent); all runs when both are absent. */
+  readonly runs?: ReadonlyArray<string> | undefined
 }
 
 /**

@@ -33,6 +33,8 @@ interface Stages {
   readonly persist?: ((item: Item, output: unknown) => Effect.Effect<void, StageError>) | undefined
   /** Wraps the real SQLite store, e.g. to record claims. */
   readonly wrapStore?: ((store: Store["Type"]) => Store["Type"]) | undefined
+  /** A live source (a mailbox): read again every session; `acked` sees what it is told is done. */
+  readonly live?: { readonly acked: Array<string> } | undefined
 }
 
 const layer = (filename: string, stages: Stages) => {
@@ -42,7 +44,14 @@ const layer = (filename: string, stages: Stages) => {
   const classify = stages.classify
   const persist = stages.persist
   return Layer.mergeAll(
-    Layer.succeed(Fetcher.Fetcher, Fetcher.make(Stream.fromIterable(stages.records))),
+    Layer.succeed(
+      Fetcher.Fetcher,
+      Fetcher.make(
+        Stream.fromIterable(stages.records),
+        (items) => Effect.sync(() => stages.live?.acked.push(...items.map((i) => i.key))),
+        { live: stages.live !== undefined }
+      )
+    ),
     classify === undefined ? layerAll : Layer.succeed(Classifier, Classifier.of({ classify })),
     Layer.succeed(Processor, Processor.of({ process: (item) => stages.process(item) })),
     persist === undefined ? layerStoreOnly : Layer.succeed(Persister, Persister.of({ persist })),
@@ -515,6 +524,34 @@ describe.concurrent("Pipeline.run", () => {
       expect(yield* store.counts("budget")).toEqual(summary.counts)
       const rows = yield* store.results("budget", { afterSeq: -1, limit: 100 })
       expect(rows.filter((r) => r.status === "pending").map((r) => r.attempts)).toEqual(Array(14).fill(0))
+    })
+  )
+  it.scoped("a file source read to its end is not read again when the run resumes", () =>
+    Effect.gen(function* () {
+      const { db } = yield* setup
+      const first = yield* runToEnd(db, { run: "file" }, { records: records(5), process: (item) => Effect.succeed({ output: answer(nOf(item)) }) })
+      expect(first.counts.completed).toBe(5)
+      // Resumed with a longer source: the run's source was already read to its end, so nothing is added.
+      const second = yield* runToEnd(db, { run: "file" }, { records: records(8), process: (item) => Effect.succeed({ output: answer(nOf(item)) }) })
+      expect(second.counts.completed).toBe(5)
+    })
+  )
+
+  it.scoped("a live source is read again every session: new keys are processed, done ones acknowledged again", () =>
+    Effect.gen(function* () {
+      const { db } = yield* setup
+      const calls = makeCalls()
+      const mail = (n: number) => SourceRecord.record(`m${n}`, { n })
+      const acked1: Array<string> = []
+      const process = (item: Item) => Effect.as(calls.record(item), { output: answer(nOf(item)) })
+      yield* runToEnd(db, { run: "inbox" }, { records: [mail(0), mail(1)], process, live: { acked: acked1 } })
+      expect(acked1.sort()).toEqual(["m0", "m1"])
+      // The mailbox still shows m0 and m1 (say their acknowledgement was lost) and has a new m2.
+      const acked2: Array<string> = []
+      const second = yield* runToEnd(db, { run: "inbox" }, { records: [mail(0), mail(1), mail(2)], process, live: { acked: acked2 } })
+      expect(second.counts.completed).toBe(3)
+      expect([calls.count("m0"), calls.count("m1"), calls.count("m2")]).toEqual([1, 1, 1])
+      expect(acked2.sort()).toEqual(["m0", "m1", "m2"])
     })
   )
 })

@@ -328,6 +328,24 @@ export const suite = (name: string, makeLayer: () => Layer.Layer<Store, StoreErr
           expect(yield* store.counts()).toEqual({ ...emptyCounts, processing: 6 })
         }))
 
+      test("claims only from the listed runs, expired leases included, and nothing from an empty list", (store) =>
+        Effect.gen(function* () {
+          yield* store.openRun("r1", {})
+          yield* store.openRun("r2", {})
+          yield* store.openRun("r3", {})
+          yield* store.record("r1", recs(2, "a"))
+          yield* store.record("r2", recs(2, "b"))
+          yield* store.record("r3", recs(2, "c"))
+          expect(yield* store.claim({ owner: "w", limit: 10, leaseMs: 1_000, runs: [] })).toEqual([])
+          const listed = yield* store.claim({ owner: "w", limit: 10, leaseMs: 1_000, runs: ["r1", "r3", "unknown"] })
+          expect(listed.map((i) => `${i.run}/${i.key}`)).toEqual(["r1/a0", "r1/a1", "r3/c0", "r3/c1"])
+          // An expired lease in a listed run comes back; the unlisted run stays untouched.
+          yield* TestClock.adjust(1_001)
+          const again = yield* store.claim({ owner: "v", limit: 10, leaseMs: 1_000, runs: ["r3"] })
+          expect(again.map((i) => `${i.run}/${i.key}`)).toEqual(["r3/c0", "r3/c1"])
+          expect(yield* store.counts("r2")).toEqual({ ...emptyCounts, pending: 2 })
+        }))
+
       test("deliveries counts every claim of an item", (store) =>
         Effect.gen(function* () {
           yield* store.openRun("r", {})
