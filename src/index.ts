@@ -65,6 +65,31 @@ export * as FileSource from "./Sources/FileSource.js"
 export * as Imap from "./Sources/Imap.js"
 
 /** @since 0.1.0 */
+export * as DropDirectory from "./Sources/DropDirectory.js"
+
+/** @since 0.1.0 */
+export * as Admission from "./Engine/Admission.js"
+/** @since 0.1.0 */
+export * as CircuitBreaker from "./Engine/CircuitBreaker.js"
+/** @since 0.1.0 */
+export * as Budget from "./Engine/Budget.js"
+/** @since 0.1.0 */
+export * as LlmGoverned from "./Llm/LlmGoverned.js"
+/** @since 0.1.0 */
+export * as ResponseCache from "./Llm/ResponseCache.js"
+/** @since 0.1.0 */
+export * as Pricing from "./Llm/Pricing.js"
+
+/** @since 0.1.0 */
+export * as Service from "./Http/Service.js"
+/** @since 0.1.0 */
+export * as ServiceApi from "./Http/Api.js"
+/** @since 0.1.0 */
+export * as Metrics from "./Telemetry/Metrics.js"
+/** @since 0.1.0 */
+export * as Prometheus from "./Telemetry/Prometheus.js"
+
+/** @since 0.1.0 */
 export * as Simulator from "./Simulator/Simulator.js"
 /** @since 0.1.0 */
 export * as SimulatorResponder from "./Simulator/Responder.js"

@@ -138,7 +138,7 @@ export const port = Options.integer("port").pipe(
 export const maxBody = Options.text("max-body").pipe(
   Options.withFallbackConfig(Config.string("SLUICE_MAX_BODY")),
   Options.withDefault("16MiB"),
-  Options.withDescription("Largest request body `sluice serve` accepts (413 above): bytes, or a size such as 512KiB, 16MiB, 1GB")
+  Options.withDescription("Largest request body `sluice serve` accepts (413 above): bytes, or e.g. 512KiB, 16MiB, 1GB")
 )
 
 /** `--watch-dir <dir>` / `SLUICE_WATCH_DIR`: a drop directory (`sluice serve`). */
@@ -162,4 +162,13 @@ export const pollInterval = Options.float("poll-interval").pipe(
 export const token = Config.redacted("SLUICE_TOKEN").pipe(
   Config.withDescription("Bearer token clients of `sluice serve` send as `Authorization: Bearer <token>`"),
   Config.option
+)
+
+/**
+ * `--trace-content` / `SLUICE_TRACE_CONTENT`: put item payloads and answers (truncated) on the item
+ * spans. Off by default: spans often go where customer data must not.
+ */
+export const traceContent = Options.boolean("trace-content").pipe(
+  Options.withFallbackConfig(Config.boolean("SLUICE_TRACE_CONTENT")),
+  Options.withDescription("Put each item's payload and answer (truncated) on its trace span; only with OTEL_EXPORTER_OTLP_ENDPOINT set")
 )

@@ -9,7 +9,7 @@ import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { defaultAttemptOptions } from "../Engine/Attempt.js"
 import { isLoopback } from "../Http/Auth.js"
 import * as Service from "../Http/Service.js"
-import { failure, usage } from "./CliError.js"
+import { failure, interruption, usage } from "./CliError.js"
 import * as Compose from "./Compose.js"
 import * as Flags from "./Flags.js"
 import { readPrices, readPrompt } from "./RunCommand.js"
@@ -108,12 +108,25 @@ export const command = Command.make(
         concurrency: o.concurrency,
         maxBodyBytes,
         drainTimeout: `${o.drainTimeout} seconds`,
-        defaults: { processor: o.processor, model: o.model, maxTokens: o.maxTokens, ...(system === undefined ? {} : { system }) },
-        attempt: { ...defaultAttemptOptions, maxAttempts: o.maxAttempts, attemptTimeout: `${o.attemptTimeout} seconds` },
+        defaults: {
+          processor: o.processor,
+          model: o.model,
+          maxTokens: o.maxTokens,
+          ...(system === undefined ? {} : { system })
+        },
+        attempt: {
+          ...defaultAttemptOptions,
+          maxAttempts: o.maxAttempts,
+          attemptTimeout: `${o.attemptTimeout} seconds`
+        },
         leaseMs: o.lease * 1000,
         watch: watch === undefined ? undefined : { dir: watch, pollInterval: `${o.pollInterval} seconds` }
       }).pipe(Layer.provide(Compose.llm(upstream, { db: o.db })), Layer.provide(Compose.store(o.db)))
 
+      // SIGTERM is how a service is told to stop: a drained stop is a success (exit 0).
+      yield* Effect.sync(() => {
+        interruption.isSuccess = true
+      })
       yield* Effect.scoped(
         Effect.gen(function* () {
           const running = Context.get(yield* Layer.build(service), Service.Service)
@@ -122,7 +135,9 @@ export const command = Command.make(
           )
           return yield* Effect.never.pipe(
             Effect.onInterrupt(() =>
-              say(`stopping: no new claims; items in the stages get up to ${o.drainTimeout} s to finish, the rest go back to pending`)
+              say(
+                `stopping: no new claims; items in the stages get up to ${o.drainTimeout} s to finish, the rest go back to pending`
+              )
             )
           )
         })
@@ -130,7 +145,8 @@ export const command = Command.make(
         Effect.onInterrupt(() => say("stopped")),
         Effect.catchTags({
           StoreError: (e) => Effect.fail(failure(`sluice: ${e.message}`)),
-          ServiceError: (e) => Effect.fail(e.reason === "Insecure" ? usage(`sluice: ${e.message}`) : failure(`sluice: ${e.message}`))
+          ServiceError: (e) =>
+            Effect.fail(e.reason === "Insecure" ? usage(`sluice: ${e.message}`) : failure(`sluice: ${e.message}`))
         })
       )
     })

@@ -36,6 +36,13 @@ export interface CircuitBreakerOptions {
   readonly coolDownMs?: number | undefined
   /** Calls let through while half-open; that many successes close the circuit. Default 1. */
   readonly halfOpenProbes?: number | undefined
+  /**
+   * Open only once the upstream has answered at least once. Default true: the breaker is there to
+   * ride out an outage of an upstream that worked; one that never answered (a wrong URL, a server
+   * that is not up) is a setting to fix, and holding items for it would only hide the error, so its
+   * calls fail after their attempts with the cause instead.
+   */
+  readonly tripOnlyAfterSuccess?: boolean | undefined
   /** Which errors count as failures. Default: `Transient` only. */
   readonly isFailure?: ((error: unknown) => boolean) | undefined
 }
@@ -81,6 +88,8 @@ type Circuit =
 interface Internal {
   readonly circuit: Circuit
   readonly trips: number
+  /** Whether the upstream has answered at least once since this breaker was made. */
+  readonly answered: boolean
 }
 
 type Admit =
@@ -137,12 +146,13 @@ export const make = (options: CircuitBreakerOptions = {}): Effect.Effect<Circuit
     // A rejected call while probes are out comes back soon: the probes decide within one call.
     const probeWaitMs = Math.min(coolDownMs, 1_000)
 
-    const ref = yield* Ref.make<Internal>({ circuit: closed, trips: 0 })
+    const tripOnlyAfterSuccess = options.tripOnlyAfterSuccess ?? true
+    const ref = yield* Ref.make<Internal>({ circuit: closed, trips: 0, answered: false })
     yield* Metric.set(stateGauge, 0)
 
     const open = (s: Internal, now: number, why: string): [Transition, Internal] => [
       { to: "open", message: `circuit opened: ${why}; next probe in ${coolDownMs} ms` },
-      { circuit: { _tag: "Open", until: now + coolDownMs }, trips: s.trips + 1 }
+      { ...s, circuit: { _tag: "Open", until: now + coolDownMs }, trips: s.trips + 1 }
     ]
 
     const admit = (s: Internal, now: number): [readonly [Admit, Transition | undefined], Internal] => {
@@ -178,19 +188,24 @@ export const make = (options: CircuitBreakerOptions = {}): Effect.Effect<Circuit
         if (succeeded >= probes) {
           return [
             { to: "closed", message: `circuit closed: ${succeeded} probe call(s) succeeded` },
-            { ...s, circuit: closed }
+            { ...s, answered: true, circuit: closed }
           ]
         }
         return [undefined, { ...s, circuit: { ...c, inFlight, succeeded } }]
       }
       // A call that started while closed and ends after the circuit opened counts for nothing.
       if (c._tag !== "Closed" || outcome === "neutral") return [undefined, s]
+      const answered = s.answered || outcome === "success"
       const window = [...c.window, outcome === "failure"].slice(-windowSize)
       const failures = window.filter((f) => f).length
-      if (window.length >= minimumCalls && failures / window.length >= failureRatio) {
-        return open(s, now, `${failures} of the last ${window.length} calls failed`)
+      if (
+        (answered || !tripOnlyAfterSuccess) &&
+        window.length >= minimumCalls &&
+        failures / window.length >= failureRatio
+      ) {
+        return open({ ...s, answered }, now, `${failures} of the last ${window.length} calls failed`)
       }
-      return [undefined, { ...s, circuit: { _tag: "Closed", window } }]
+      return [undefined, { ...s, answered, circuit: { _tag: "Closed", window } }]
     }
 
     const report = (t: Transition | undefined): Effect.Effect<void> => {

@@ -5,7 +5,15 @@ import * as CircuitBreaker from "../../src/Engine/CircuitBreaker.js"
 
 const transient = new Transient({ reason: "Status", status: 503, message: "unavailable" })
 
-const options = { windowSize: 10, minimumCalls: 4, failureRatio: 0.5, coolDownMs: 10_000, halfOpenProbes: 1 }
+// The state machine from a cold start; the default (open only after a first success) has its own test.
+const options = {
+  windowSize: 10,
+  minimumCalls: 4,
+  failureRatio: 0.5,
+  coolDownMs: 10_000,
+  halfOpenProbes: 1,
+  tripOnlyAfterSuccess: false
+}
 
 /** A call that counts how often it really ran. */
 const counted = <A, E>(calls: Ref.Ref<number>, effect: Effect.Effect<A, E>) =>
@@ -17,6 +25,23 @@ const counted = <A, E>(calls: Ref.Ref<number>, effect: Effect.Effect<A, E>) =>
 const openedCount = Metric.value(Metric.tagged(CircuitBreaker.transitionsTotal, "to", "open"))
 
 describe("CircuitBreaker", () => {
+  it.effect("by default an upstream that never answered does not open the circuit: its calls fail with their own error", () =>
+    Effect.gen(function* () {
+      const breaker = yield* CircuitBreaker.make({ ...options, tripOnlyAfterSuccess: undefined })
+      for (let i = 0; i < 8; i++) {
+        const error = yield* Effect.flip(breaker.protect(Effect.fail(transient)))
+        assert.strictEqual(error._tag, "Transient")
+      }
+      assert.strictEqual((yield* breaker.state).status, "closed")
+      assert.strictEqual(yield* breaker.trips, 0)
+      // Once it has answered, failures open it as usual.
+      yield* breaker.protect(Effect.void)
+      for (let i = 0; i < 4; i++) yield* Effect.flip(breaker.protect(Effect.fail(transient)))
+      assert.strictEqual((yield* breaker.state).status, "open")
+      assert.strictEqual(yield* breaker.trips, 1)
+    })
+  )
+
   it.effect("closed → open on the failure ratio → CircuitOpen while open → half-open → closed on a probe success", () =>
     Effect.gen(function* () {
       const breaker = yield* CircuitBreaker.make(options)

@@ -176,7 +176,7 @@ describe("LlmGoverned", () => {
         Effect.fail(new Transient({ reason: "Status", status: 502, message: "bad gateway" }))
       )
       const { admission, breaker, llm } = yield* governed(upstream.llm, {
-        breaker: { minimumCalls: 2, failureRatio: 0.5, coolDownMs: 5_000 }
+        breaker: { minimumCalls: 2, failureRatio: 0.5, coolDownMs: 5_000, tripOnlyAfterSuccess: false }
       })
       assert.strictEqual((yield* Effect.flip(llm.complete(request("a"))))._tag, "Transient")
       assert.strictEqual((yield* Effect.flip(llm.complete(request("b"))))._tag, "Transient")

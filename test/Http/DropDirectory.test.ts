@@ -1,0 +1,173 @@
+/**
+ * The drop directory inside the service: a JSONL or CSV file put there becomes a run, is processed,
+ * and moves to `.done/`; after a restart (even with the file put back, as after a crash between
+ * storing and moving it) nothing is processed twice. The service runs in this process over real HTTP
+ * on 127.0.0.1 against an in-process simulator; every wait is bounded.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Layer, Logger, LogLevel } from "effect"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Compose from "../../src/Cli/Compose.js"
+import * as Service from "../../src/Http/Service.js"
+import { accepts, runIdOf } from "../../src/Sources/DropDirectory.js"
+import { answerFor } from "../../src/Simulator/Responder.js"
+import * as Simulator from "../../src/Simulator/Simulator.js"
+import { tempDir } from "../support/Temp.js"
+
+const serve = (db: string, dir: string, baseUrl: string) =>
+  Layer.build(
+    Service.layer({
+      host: "127.0.0.1",
+      port: 0,
+      pollMs: 50,
+      defaults: { processor: "llm", model: "sim", maxTokens: 32 },
+      watch: { dir, pollInterval: "100 millis" }
+    }).pipe(
+      Layer.provide(Compose.llm({ baseUrl, timeoutMs: 10_000, rpm: 60_000, tpm: 0, cache: false }, { db })),
+      Layer.provide(Compose.store(db))
+    )
+  ).pipe(
+    Effect.map((ctx) => Context.get(ctx, Service.Service).url),
+    Effect.orDie,
+    Logger.withMinimumLogLevel(LogLevel.Error)
+  )
+
+const getJson = (url: string) =>
+  Effect.promise(() => fetch(url, { signal: AbortSignal.timeout(10_000) }).then((r) => r.json() as Promise<any>))
+
+const waitFor = <A>(get: Effect.Effect<A>, ok: (a: A) => boolean, ms: number, what: string) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + ms
+    while (true) {
+      const a = yield* get
+      if (ok(a)) return a
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out after ${ms} ms waiting for ${what}`))
+      yield* Effect.sleep("50 millis")
+    }
+  })
+
+/** Written beside the directory, then renamed in: the way to drop a file. */
+const drop = (dir: string, name: string, content: string) =>
+  Effect.sync(() => {
+    const tmp = path.join(dir, `.${name}.tmp`)
+    fs.writeFileSync(tmp, content)
+    fs.renameSync(tmp, path.join(dir, name))
+  })
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex")
+
+describe("drop directory (real HTTP on 127.0.0.1)", () => {
+  it("takes JSONL, NDJSON and CSV files; leaves dotfiles, partial files and other names alone", () => {
+    expect(["a.jsonl", "B.NDJSON", "c.csv"].map(accepts)).toEqual([true, true, true])
+    expect([".a.jsonl", "a.jsonl.tmp", "a.csv.part", "a.json", "notes.txt"].map(accepts)).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false
+    ])
+    expect(runIdOf("my orders.jsonl", "0123456789abcdef")).toBe("my_orders.jsonl-0123456789ab")
+  })
+
+  it.scopedLive(
+    "a dropped file becomes a run, completes and moves to .done/; after a restart, with the file put back, nothing is processed twice (real HTTP on 127.0.0.1)",
+    () =>
+      Effect.gen(function* () {
+        const root = yield* tempDir()
+        const dir = path.join(root, "in")
+        fs.mkdirSync(dir)
+        const db = path.join(root, "s.db")
+        const sim = yield* Simulator.make({ port: 0, latencyMs: 10, latencySigma: 0 })
+
+        const orders = Array.from({ length: 25 }, (_, i) => ({ id: `o${i}`, text: `order ${i}` }))
+        const ordersText = orders.map((o) => JSON.stringify(o)).join("\n") + "\n"
+        const ordersRun = runIdOf("orders.jsonl", sha256(ordersText))
+        const csvText = "id,name\nc1,alpha\nc2,beta\nc3,gamma\n"
+        const csvRun = runIdOf("people.csv", sha256(csvText))
+
+        // ---- first session ----
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const base = yield* serve(db, dir, sim.url)
+            yield* drop(dir, "orders.jsonl", ordersText)
+            fs.writeFileSync(path.join(dir, "notes.txt"), "not an input")
+            const done = yield* waitFor(
+              getJson(`${base}/v1/runs/${ordersRun}`),
+              (r) => r.done === true,
+              20_000,
+              "the dropped file's run"
+            )
+            expect(done.counts).toEqual({ pending: 0, processing: 0, completed: 25, skipped: 0, failed: 0 })
+            expect(done.settings).toMatchObject({ processor: "llm", source: path.join(dir, ".done", "orders.jsonl") })
+            yield* waitFor(
+              Effect.sync(() => fs.existsSync(path.join(dir, ".done", "orders.jsonl"))),
+              (x) => x,
+              5_000,
+              "the file to move"
+            )
+            expect(fs.readdirSync(dir).sort()).toEqual([".done", "notes.txt"])
+            const results = yield* Effect.promise(() =>
+              fetch(`${base}/v1/runs/${ordersRun}/results`, { signal: AbortSignal.timeout(10_000) }).then((r) =>
+                r.text()
+              )
+            )
+            expect(
+              results
+                .split("\n")
+                .filter((l) => l.length > 0)
+                .map((l) => JSON.parse(l))
+            ).toEqual(
+              orders.map((o, i) => ({
+                seq: i,
+                key: o.id,
+                status: "completed",
+                output: JSON.parse(answerFor(JSON.stringify(o)))
+              }))
+            )
+          })
+        )
+        expect((yield* sim.log).length).toBe(25)
+
+        // As after a crash between storing the file and moving it: the same file is back.
+        fs.copyFileSync(path.join(dir, ".done", "orders.jsonl"), path.join(dir, "orders.jsonl"))
+        yield* drop(dir, "people.csv", csvText)
+
+        // ---- second session ----
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const base = yield* serve(db, dir, sim.url)
+            const csv = yield* waitFor(
+              getJson(`${base}/v1/runs/${csvRun}`),
+              (r) => r.done === true,
+              20_000,
+              "the CSV run"
+            )
+            expect(csv.counts.completed).toBe(3)
+            yield* waitFor(
+              Effect.sync(() => fs.readdirSync(dir).filter((n) => n !== ".done" && n !== "notes.txt")),
+              (left) => left.length === 0,
+              5_000,
+              "both files to move"
+            )
+            // The copy found its run already stored: it moved aside under a suffixed name, nothing new ran.
+            expect(fs.readdirSync(path.join(dir, ".done")).sort()).toEqual(
+              ["orders.jsonl", `orders.${sha256(ordersText).slice(0, 12)}.jsonl`, "people.csv"].sort()
+            )
+            const runs = (yield* getJson(`${base}/v1/runs`)).runs.map((r: any) => r.run).sort()
+            expect(runs).toEqual([csvRun, ordersRun].sort())
+            const again = yield* getJson(`${base}/v1/runs/${ordersRun}`)
+            expect(again.total).toBe(25)
+            expect(again.counts.completed).toBe(25)
+          })
+        )
+        // Upstream saw each order once and each CSV row once.
+        const sent = new Map<string, number>()
+        for (const e of yield* sim.log) sent.set(e.content, (sent.get(e.content) ?? 0) + 1)
+        expect(sent.size).toBe(28)
+        expect([...sent.values()].every((n) => n === 1)).toBe(true)
+      }),
+    { timeout: 60_000 }
+  )
+})
