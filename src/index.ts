@@ -66,6 +66,12 @@ export * as Imap from "./Sources/Imap.js"
 
 /** @since 0.1.0 */
 export * as DropDirectory from "./Sources/DropDirectory.js"
+/** @since 0.1.0 */
+export * as PagedHttp from "./Sources/PagedHttp.js"
+/** @since 0.1.0 */
+export * as SqlTablePersister from "./Stages/SqlTablePersister.js"
+/** @since 0.1.0 */
+export * as ProgressView from "./Cli/ProgressView.js"
 
 /** @since 0.1.0 */
 export * as Admission from "./Engine/Admission.js"

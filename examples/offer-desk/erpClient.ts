@@ -9,7 +9,9 @@
  * The mail's key goes along as `Idempotency-Key`: should a crash replay the call after the ERP created
  * the offer, the ERP answers with the same offer instead of making a second one.
  */
-import { HttpClient, HttpClientRequest, type HttpClientError } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Duration, Effect, Layer, Schema } from "effect"
 import { Errors, Imap, type Item, Processor } from "sluice"
 
