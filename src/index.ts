@@ -72,6 +72,8 @@ export * as PagedHttp from "./Sources/PagedHttp.js"
 export * as SqlTablePersister from "./Stages/SqlTablePersister.js"
 /** @since 0.1.0 */
 export * as ProgressView from "./Cli/ProgressView.js"
+/** @since 0.1.0 */
+export * as ThreadPool from "./Stages/ThreadPool.js"
 
 /** @since 0.1.0 */
 export * as Admission from "./Engine/Admission.js"

@@ -107,6 +107,11 @@ export interface AdmissionOptions {
   readonly discover?: boolean | undefined
   /** The rate discovery starts from, per minute. Default 60. */
   readonly discoveryStartRpm?: number | undefined
+  /**
+   * Start with full buckets. Default false: they start 5% of a second short (at least one request),
+   * because the first calls reach the upstream later than they are admitted (see `makeBucket`).
+   */
+  readonly startFull?: boolean | undefined
 }
 
 /**
@@ -165,9 +170,16 @@ interface Bucket {
   level: number
 }
 
-const makeBucket = (limit: number, minCapacity: number): Bucket => {
+/**
+ * A new bucket starts a little short of full: 5% of its second, and at least one request. The first
+ * calls reach the upstream tens of milliseconds after they are admitted (connections are still
+ * opening), so the upstream's bucket starts refilling later than ours; without this margin the
+ * first burst can outrun its refill and draw a 429. It costs about 50 ms of budget once per run.
+ */
+const makeBucket = (limit: number, minCapacity: number, minMargin: number, full = false): Bucket => {
   const capacity = Math.max(limit / 60, minCapacity)
-  return { limit, capacity, perMs: limit / 60_000, level: capacity }
+  const margin = full ? 0 : Math.min(capacity, Math.max(minMargin, capacity * 0.05))
+  return { limit, capacity, perMs: limit / 60_000, level: capacity - margin }
 }
 
 const resize = (bucket: Bucket, limit: number, minCapacity: number): void => {
@@ -226,6 +238,7 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
     const configuredRpm = positive(options.rpm)
     const configuredTpm = positive(options.tpm)
     const discover = options.discover ?? true
+    const startFull = options.startFull === true
     const startRpm = positive(options.discoveryStartRpm) ?? DEFAULT_DISCOVERY_START_RPM
 
     let last = yield* Effect.clockWith((clock) => Effect.succeed(clock.unsafeCurrentTimeMillis()))
@@ -233,8 +246,8 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
       configuredRpm !== undefined ? "configured" : discover ? "discovered" : "unknown"
     let tpmSource: AdmissionState["tpmSource"] = configuredTpm !== undefined ? "configured" : "unknown"
     let requests: Bucket | undefined =
-      configuredRpm !== undefined ? makeBucket(configuredRpm, 1) : discover ? makeBucket(startRpm, 1) : undefined
-    let tokens: Bucket | undefined = configuredTpm !== undefined ? makeBucket(configuredTpm, 0) : undefined
+      configuredRpm !== undefined ? makeBucket(configuredRpm, 1, 1, startFull) : discover ? makeBucket(startRpm, 1, 1, startFull) : undefined
+    let tokens: Bucket | undefined = configuredTpm !== undefined ? makeBucket(configuredTpm, 0, 0, startFull) : undefined
     /** The rate a 429 last came at, while discovering; undefined before the first. */
     let ceiling: number | undefined
     let lastDecreaseAt = Number.NEGATIVE_INFINITY
@@ -539,7 +552,7 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
           const rpm = configuredRpm === undefined ? headerRpm : Math.min(configuredRpm, headerRpm)
           if (requests === undefined || rpmSource === "discovered" || requests.limit !== rpm) {
             if (requests === undefined || rpmSource === "discovered") freshRequests = true
-            if (requests === undefined) requests = makeBucket(rpm, 1)
+            if (requests === undefined) requests = makeBucket(rpm, 1, 1, startFull)
             else resize(requests, rpm, 1)
             rpmSource = rpm === configuredRpm ? "configured" : "headers"
             if (rpmSource === "headers") learned.push(`${rpm} RPM`)
@@ -550,7 +563,7 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
           const tpm = configuredTpm === undefined ? headerTpm : Math.min(configuredTpm, headerTpm)
           if (tokens === undefined || tokens.limit !== tpm) {
             if (tokens === undefined) freshTokens = true
-            if (tokens === undefined) tokens = makeBucket(tpm, 0)
+            if (tokens === undefined) tokens = makeBucket(tpm, 0, 0, startFull)
             else resize(tokens, tpm, 0)
             tpmSource = tpm === configuredTpm ? "configured" : "headers"
             if (tpmSource === "headers") learned.push(`${tpm} TPM`)

@@ -34,7 +34,7 @@ const admittedAt = (done: Ref.Ref<Array<number>>, ms: number) =>
 describe("Admission", () => {
   it.scoped("refills continuously with fractional precision: 90 RPM admits 1.5 requests per second", () =>
     Effect.gen(function* () {
-      const admission = yield* Admission.make({ rpm: 90 })
+      const admission = yield* Admission.make({ startFull: true, rpm: 90 })
       const state = yield* admission.state
       assert.strictEqual(state.requestCapacity, 1.5)
       // Full bucket (1.5) admits one at once and leaves half a request.
@@ -58,9 +58,20 @@ describe("Admission", () => {
     })
   )
 
+  it.scoped("by default a new bucket starts 5% of a second short (at least one request), for the upstream's later start", () =>
+    Effect.gen(function* () {
+      const admission = yield* Admission.make({ rpm: 6_000, tpm: 600_000 }) // 100 requests, 10,000 tokens at once
+      const state = yield* admission.state
+      assert.closeTo(state.requestLevel ?? 0, 95, 1e-9)
+      assert.closeTo(state.tokenLevel ?? 0, 9_500, 1e-9)
+      const small = yield* Admission.make({ rpm: 600 }) // 10 at once: the margin is one request
+      assert.closeTo((yield* small.state).requestLevel ?? 0, 9, 1e-9)
+    })
+  )
+
   it.scoped("a cost above the whole per-minute limit fails at once with Invalid TooLarge, never hangs", () =>
     Effect.gen(function* () {
-      const admission = yield* Admission.make({ rpm: 60, tpm: 60_000 })
+      const admission = yield* Admission.make({ startFull: true, rpm: 60, tpm: 60_000 })
       const tokens = yield* Effect.exit(admission.acquire({ tokens: 60_001 }))
       assert.isTrue(Exit.isFailure(tokens))
       const error = yield* Effect.flip(admission.withCost({ tokens: 100_000 })(Effect.succeed("ran")))
@@ -77,7 +88,7 @@ describe("Admission", () => {
 
   it.scoped("a cost above one second's bucket but within the limit waits for a full bucket, then leaves a debt", () =>
     Effect.gen(function* () {
-      const admission = yield* Admission.make({ tpm: 60_000, discover: false }) // 1000 tokens at once, 1 token/ms
+      const admission = yield* Admission.make({ startFull: true, tpm: 60_000, discover: false }) // 1000 tokens at once, 1 token/ms
       yield* admission.acquire({ tokens: 500 })
       const done = yield* Ref.make<Array<number>>([])
       // 3000 tokens: more than the bucket holds, far less than the minute's limit.
@@ -99,7 +110,7 @@ describe("Admission", () => {
 
   it.scoped("first come, first served: a costly call queued first is not starved by cheap ones behind it", () =>
     Effect.gen(function* () {
-      const admission = yield* Admission.make({ rpm: 60_000, tpm: 60_000 }) // 1000 tokens, 1 token/ms
+      const admission = yield* Admission.make({ startFull: true, rpm: 60_000, tpm: 60_000 }) // 1000 tokens, 1 token/ms
       yield* admission.acquire({ tokens: 1_000 }) // empty
       const order = yield* Ref.make<Array<string>>([])
       const record = (name: string) => Ref.update(order, (xs) => [...xs, name])
@@ -131,7 +142,7 @@ describe("Admission", () => {
 
   it.scoped("settling below the estimate refunds the difference to waiting calls at once", () =>
     Effect.gen(function* () {
-      const admission = yield* Admission.make({ rpm: 60_000, tpm: 60_000 })
+      const admission = yield* Admission.make({ startFull: true, rpm: 60_000, tpm: 60_000 })
       const estimate = yield* admission.acquire({ tokens: 800 }) // 200 left
       const next = yield* Effect.fork(admission.acquire({ tokens: 500 })) // needs 300 ms of refill
       yield* TestClock.adjust("1 millis")
@@ -148,7 +159,7 @@ describe("Admission", () => {
 
   it.scoped("usage above the estimate is charged as a debt that later calls wait for", () =>
     Effect.gen(function* () {
-      const admission = yield* Admission.make({ rpm: 60_000, tpm: 60_000 })
+      const admission = yield* Admission.make({ startFull: true, rpm: 60_000, tpm: 60_000 })
       const r = yield* admission.acquire({ tokens: 100 })
       yield* admission.settle(r, 1_500) // 1400 more than reserved: level 900 - 1400 = -500
       assert.closeTo((yield* admission.state).tokenLevel!, -500, 1e-6)
@@ -164,7 +175,7 @@ describe("Admission", () => {
 
   it.scoped("x-ratelimit headers set the levels (capacity - (limit - remaining)) and teach unknown limits", () =>
     Effect.gen(function* () {
-      const configured = yield* Admission.make({ rpm: 600, tpm: 60_000 }) // 10 requests, 1000 tokens
+      const configured = yield* Admission.make({ startFull: true, rpm: 600, tpm: 60_000 }) // 10 requests, 1000 tokens
       yield* configured.resync({
         limitRequests: 600,
         remainingRequests: 594,
@@ -185,7 +196,7 @@ describe("Admission", () => {
       yield* configured.resync({ limitRequests: 600, remainingRequests: 570 })
       assert.strictEqual((yield* configured.state).requestLevel, -10)
 
-      const unknown = yield* Admission.make({})
+      const unknown = yield* Admission.make({ startFull: true,})
       assert.strictEqual((yield* unknown.state).rpmSource, "discovered")
       yield* unknown.resync({
         limitRequests: 6_000,
@@ -205,7 +216,7 @@ describe("Admission", () => {
 
   it.scoped("a learned limit that makes a waiting call impossible fails it instead of hanging", () =>
     Effect.gen(function* () {
-      const admission = yield* Admission.make({ rpm: 6_000 })
+      const admission = yield* Admission.make({ startFull: true, rpm: 6_000 })
       yield* admission.pause(1_000)
       // Tokens are unknown, so only the pause holds it in the queue.
       const big = yield* Effect.fork(Effect.flip(admission.acquire({ tokens: 5_000 })))
@@ -220,7 +231,7 @@ describe("Admission", () => {
 
   it.scoped("one 429 makes every waiting and every new call wait until retry-after; pauses only extend", () =>
     Effect.gen(function* () {
-      const admission = yield* Admission.make({ rpm: 6_000 }) // 100 at once: buckets never bind here
+      const admission = yield* Admission.make({ startFull: true, rpm: 6_000 }) // 100 at once: buckets never bind here
       const done = yield* Ref.make<Array<number>>([])
       yield* admission.pause(2_000)
       yield* admission.pause(500) // shorter: must not shorten
@@ -240,7 +251,7 @@ describe("Admission", () => {
   it.effect("closing the admission's scope interrupts whoever still waits", () =>
     Effect.gen(function* () {
       const scope = yield* Scope.make()
-      const admission = yield* Admission.make({ rpm: 60 }).pipe(Scope.extend(scope))
+      const admission = yield* Admission.make({ startFull: true, rpm: 60 }).pipe(Scope.extend(scope))
       yield* admission.pause(10_000)
       const waiter = yield* Effect.fork(admission.acquire({}))
       yield* TestClock.adjust("1 millis")
@@ -253,7 +264,7 @@ describe("Admission", () => {
 
   it.scoped("an interrupted waiter gives its place back: the next one is served", () =>
     Effect.gen(function* () {
-      const admission = yield* Admission.make({ rpm: 60_000, tpm: 60_000 })
+      const admission = yield* Admission.make({ startFull: true, rpm: 60_000, tpm: 60_000 })
       yield* admission.acquire({ tokens: 1_000 })
       const costly = yield* Effect.fork(admission.acquire({ tokens: 900 }))
       const cheap = yield* Effect.fork(admission.acquire({ tokens: 10 }))

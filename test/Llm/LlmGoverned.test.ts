@@ -51,7 +51,7 @@ interface Setup {
 /** The governed Llm over `inner`, with its parts at hand for inspection. */
 const governed = (inner: Llm["Type"], setup: Setup = {}) =>
   Effect.gen(function* () {
-    const admission = yield* Admission.make(setup.admission ?? { rpm: 6_000, tpm: 600_000 })
+    const admission = yield* Admission.make({ startFull: true, ...(setup.admission ?? { rpm: 6_000, tpm: 600_000 }) })
     const breaker = yield* CircuitBreaker.make(setup.breaker)
     const budget = yield* Budget.make(setup.budget)
     const cache = yield* ResponseCache.makeMemory()
@@ -75,7 +75,7 @@ describe("LlmGoverned", () => {
         Layer.provide(
           Layer.mergeAll(
             Layer.succeed(Llm, upstream.llm),
-            Admission.layer({ rpm: 60 }),
+            Admission.layer({ rpm: 60, startFull: true }),
             CircuitBreaker.layer(),
             Budget.layer(),
             Pricing.layer(),
