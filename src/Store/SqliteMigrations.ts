@@ -62,9 +62,9 @@ const m1 = Effect.gen(function* () {
   )`
   yield* sql`CREATE UNIQUE INDEX items_key ON items (rid, key)`
   // Partial indexes stay small: only the rows a claim, a heartbeat or an error report looks for.
+  // (A heartbeat finds an owner's leases by scanning items_leased: only the items in flight.)
   yield* sql`CREATE INDEX items_pending ON items (id) WHERE status = 'pending'`
   yield* sql`CREATE INDEX items_leased ON items (lease_expires) WHERE status = 'processing'`
-  yield* sql`CREATE INDEX items_owner ON items (lease_owner) WHERE status = 'processing'`
   yield* sql`CREATE INDEX items_failed ON items (finished_at) WHERE status = 'failed'`
 })
 

@@ -172,52 +172,52 @@ RETURNING id, rid, seq, key, payload, deliveries, attempts`
 const CLAIM_SQL = claimSql(false)
 const CLAIM_RUNS_SQL = claimSql(true)
 
+// Batches travel as one JSON array of positional rows: one statement per batch, and positions parse
+// faster than named fields.
+// Completion row: [id, owner, status, output, error tag, message (or skip reason), attempts, route, finished at].
 const COMPLETE_SQL = `UPDATE items SET
-  status = j.value ->> '$.st',
-  result = j.value -> '$.o',
-  error_tag = j.value ->> '$.t',
-  error_message = j.value ->> '$.m',
-  attempts = items.attempts + (j.value ->> '$.a'),
-  route = j.value ->> '$.r',
-  finished_at = j.value ->> '$.f',
+  status = j.value ->> 2,
+  result = CASE WHEN j.value ->> 2 = 'completed' THEN j.value -> 3 END,
+  error_tag = j.value ->> 4,
+  error_message = j.value ->> 5,
+  attempts = items.attempts + (j.value ->> 6),
+  route = j.value ->> 7,
+  finished_at = j.value ->> 8,
   lease_owner = NULL,
   lease_expires = NULL
 FROM json_each(?) AS j
-WHERE items.id = j.value ->> '$.id' AND items.status = 'processing' AND items.lease_owner = j.value ->> '$.w'
+WHERE items.id = j.value ->> 0 AND items.status = 'processing' AND items.lease_owner = j.value ->> 1
 RETURNING items.id`
 
+// Release row: [id, owner, not before, attempts].
 const RELEASE_SQL = `UPDATE items SET
   status = 'pending',
-  not_before = j.value ->> '$.nb',
-  attempts = items.attempts + (j.value ->> '$.a'),
+  not_before = j.value ->> 2,
+  attempts = items.attempts + (j.value ->> 3),
   lease_owner = NULL,
   lease_expires = NULL
 FROM json_each(?) AS j
-WHERE items.id = j.value ->> '$.id' AND items.status = 'processing' AND items.lease_owner = j.value ->> '$.w'`
+WHERE items.id = j.value ->> 0 AND items.status = 'processing' AND items.lease_owner = j.value ->> 1`
 
-// One row per record: [seq, key, payload, line, error, ordinal?]. A keyed duplicate inside a file
-// (two lines with one id) fails with its line rather than vanishing into the unique index.
+// Record row: [seq, key, payload, line, error]. A row with an error is stored already failed.
 const RECORD_SQL = `INSERT INTO items (id, rid, seq, key, payload, line, status, error_tag, error_message, created_at, finished_at)
-SELECT ? + s, ?, s,
-  CASE WHEN dup THEN k || '#' || s ELSE k END,
-  CASE WHEN e IS NULL AND NOT dup THEN p ELSE NULL END,
-  l,
-  CASE WHEN e IS NULL AND NOT dup THEN 'pending' ELSE 'failed' END,
-  CASE WHEN e IS NULL AND NOT dup THEN NULL ELSE 'Invalid' END,
-  CASE WHEN e IS NOT NULL THEN e WHEN dup THEN 'line ' || coalesce(l, s + 1) || ': duplicate key "' || k || '"' ELSE NULL END,
+SELECT ? + (j.value ->> 0), ?, j.value ->> 0, j.value ->> 1,
+  CASE WHEN j.value ->> 4 IS NULL THEN j.value -> 2 END,
+  j.value ->> 3,
+  CASE WHEN j.value ->> 4 IS NULL THEN 'pending' ELSE 'failed' END,
+  CASE WHEN j.value ->> 4 IS NULL THEN NULL ELSE 'Invalid' END,
+  j.value ->> 4,
   ?,
-  CASE WHEN e IS NULL AND NOT dup THEN NULL ELSE ? END
-FROM (
-  SELECT s, k, p, l, e,
-    (o = 1 AND EXISTS (SELECT 1 FROM items x WHERE x.rid = ? AND x.key = k AND x.seq <> s)) OR d = 1 AS dup
-  FROM (
-    SELECT j.value ->> 0 AS s, j.value ->> 1 AS k, j.value -> 2 AS p, j.value ->> 3 AS l, j.value ->> 4 AS e,
-      j.value ->> 5 AS o, j.value ->> 6 AS d
-    FROM json_each(?) AS j
-  )
-)
+  CASE WHEN j.value ->> 4 IS NULL THEN NULL ELSE ? END
+FROM json_each(?) AS j
 WHERE true
 ON CONFLICT DO NOTHING`
+
+// Ordered rows that were not inserted: their seq is free (so their key was taken at another seq: a
+// duplicate), or held by another key (the input changed since the run began).
+const CONFLICTS_SQL = `SELECT j.value ->> 0 AS s, j.value ->> 1 AS k, j.value ->> 3 AS l, x.key AS held
+FROM json_each(?) AS j LEFT JOIN items x ON x.id = ? + (j.value ->> 0)
+WHERE x.id IS NULL OR x.key <> j.value ->> 1`
 
 const METRIC_COLUMNS: ReadonlyArray<readonly [keyof RunMetrics, string]> = [
   ["durationMs", "duration_ms"],
@@ -426,10 +426,11 @@ export const make = (
               let maxSeq = nextSeq - 1
               const seenInBatch = new Set<string>()
               const rows: Array<unknown> = []
+              let ordered = 0
               for (const r of records) {
-                const ordered = r.ordinal !== undefined
-                if (!ordered && (existing.has(r.key) || seenInBatch.has(r.key))) continue
-                const s = ordered ? r.ordinal! : seq++
+                const isOrdered = r.ordinal !== undefined
+                if (!isOrdered && (existing.has(r.key) || seenInBatch.has(r.key))) continue
+                const s = isOrdered ? r.ordinal! : seq++
                 // The id packs (run, seq): a seq outside the span would land in a neighbouring run.
                 if (!Number.isSafeInteger(s) || s < 0 || s >= SEQ_SPAN) {
                   return yield* new StoreError({
@@ -439,18 +440,51 @@ export const make = (
                   })
                 }
                 if (s > maxSeq) maxSeq = s
-                const dupInBatch = ordered && seenInBatch.has(r.key)
+                if (isOrdered) ordered++
+                // Two lines with one key fail the later one with its line, rather than vanishing
+                // into the unique index.
+                const dup = isOrdered && seenInBatch.has(r.key)
                 seenInBatch.add(r.key)
                 rows.push(
-                  r._tag === "Record"
-                    ? [s, r.key, r.payload === undefined ? null : r.payload, r.line ?? null, null, ordered ? 1 : 0, dupInBatch ? 1 : 0]
-                    : [s, r.key, null, r.line, `line ${r.line}: ${r.message}`, ordered ? 1 : 0, 0]
+                  r._tag === "Malformed"
+                    ? [s, r.key, null, r.line, `line ${r.line}: ${r.message}`]
+                    : dup
+                      ? [s, `${r.key}#${s}`, null, r.line ?? null, `line ${r.line ?? s + 1}: duplicate key "${r.key}"`]
+                      : [s, r.key, r.payload === undefined ? null : r.payload, r.line ?? null, null]
                 )
               }
               let inserted = 0
               if (rows.length > 0) {
-                const result = yield* sql.unsafe(RECORD_SQL, [rid * SEQ_SPAN, rid, now, now, rid, JSON.stringify(rows)]).raw
+                const base = rid * SEQ_SPAN
+                const batch = JSON.stringify(rows)
+                const result = yield* sql.unsafe(RECORD_SQL, [base, rid, now, now, batch]).raw
                 inserted = (result as { changes?: number }).changes ?? rows.length
+                if (inserted < rows.length && ordered > 0) {
+                  // The slow path, only when something was not inserted: duplicates across batches.
+                  const conflicts = yield* sql.unsafe<{ s: number; k: string; l: number | null; held: string | null }>(
+                    CONFLICTS_SQL,
+                    [JSON.stringify(rows.filter((_, i) => records[i]?.ordinal !== undefined)), base]
+                  )
+                  const dups = conflicts.filter((c) => c.held === null)
+                  if (dups.length > 0) {
+                    const again = yield* sql.unsafe(RECORD_SQL, [
+                      base,
+                      rid,
+                      now,
+                      now,
+                      JSON.stringify(dups.map((c) => [c.s, `${c.k}#${c.s}`, null, c.l, `line ${c.l ?? c.s + 1}: duplicate key "${c.k}"`]))
+                    ]).raw
+                    inserted += (again as { changes?: number }).changes ?? dups.length
+                  }
+                  const changed = conflicts.filter((c) => c.held !== null)
+                  if (changed.length > 0) {
+                    const c = changed[0]!
+                    yield* Effect.logWarning(
+                      `${filename}: the source of run "${run}" changed since it began: line ${c.l ?? c.s + 1} now has key "${c.k}" where the run recorded "${c.held}"; the recorded item is kept` +
+                        (changed.length > 1 ? ` (and ${changed.length - 1} more)` : "")
+                    )
+                  }
+                }
                 if (maxSeq >= nextSeq) {
                   yield* sql.unsafe("UPDATE runs SET next_seq = max(next_seq, ?) WHERE rid = ?", [maxSeq + 1, rid])
                 }
@@ -520,24 +554,20 @@ export const make = (
     const complete = (completions: ReadonlyArray<Completion>) =>
       Effect.gen(function* () {
         if (completions.length === 0) return []
-        const payload: Array<Record<string, unknown>> = []
+        const payload: Array<ReadonlyArray<unknown>> = []
         const ids: Array<number> = []
         for (const c of completions) {
           const rid = yield* requireRid(c.run)
           const id = rid * SEQ_SPAN + c.seq
           ids.push(id)
           const o = c.outcome
-          payload.push({
-            id,
-            w: c.owner,
-            st: o._tag === "Completed" ? "completed" : o._tag === "Skipped" ? "skipped" : "failed",
-            o: o._tag === "Completed" ? (o.output === undefined ? null : o.output) : undefined,
-            t: o._tag === "Failed" ? o.tag : undefined,
-            m: o._tag === "Failed" ? o.message : o._tag === "Skipped" ? o.reason : undefined,
-            a: c.attempts,
-            r: c.route,
-            f: c.finishedAt
-          })
+          payload.push(
+            o._tag === "Completed"
+              ? [id, c.owner, "completed", o.output === undefined ? null : o.output, null, null, c.attempts, c.route ?? null, c.finishedAt]
+              : o._tag === "Skipped"
+                ? [id, c.owner, "skipped", null, null, o.reason, c.attempts, c.route ?? null, c.finishedAt]
+                : [id, c.owner, "failed", null, o.tag, o.message, c.attempts, c.route ?? null, c.finishedAt]
+          )
         }
         const rows = yield* sql
           .unsafe<{ id: number }>(COMPLETE_SQL, [JSON.stringify(payload)])
@@ -549,10 +579,10 @@ export const make = (
     const release = (releases: ReadonlyArray<{ run: string; seq: number; owner: string; notBefore: number; attempts: number }>) =>
       Effect.gen(function* () {
         if (releases.length === 0) return
-        const payload: Array<Record<string, unknown>> = []
+        const payload: Array<ReadonlyArray<unknown>> = []
         for (const r of releases) {
           const rid = yield* requireRid(r.run)
-          payload.push({ id: rid * SEQ_SPAN + r.seq, w: r.owner, nb: r.notBefore, a: r.attempts })
+          payload.push([rid * SEQ_SPAN + r.seq, r.owner, r.notBefore, r.attempts])
         }
         yield* sql.unsafe(RELEASE_SQL, [JSON.stringify(payload)]).pipe(Effect.mapError(writeError))
       })
