@@ -9,6 +9,7 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit, Logger, LogLevel } from "effect"
 import { interruption } from "./Cli/CliError.js"
 import * as Main from "./Cli/Main.js"
+import * as Tracing from "./Telemetry/Tracing.js"
 
 const level = (process.env["SLUICE_LOG_LEVEL"] ?? "warning").toLowerCase()
 const minimum = LogLevel.allLevels.find((l) => l.label.toLowerCase() === level) ?? LogLevel.Warning
@@ -37,6 +38,7 @@ Main.run(process.argv).pipe(
   ),
   Logger.withMinimumLogLevel(minimum),
   Effect.provide(Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true, colors: "auto" }))),
+  Effect.provide(Tracing.layer),
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({
     disableErrorReporting: true,

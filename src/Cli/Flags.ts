@@ -172,3 +172,41 @@ export const traceContent = Options.boolean("trace-content").pipe(
   Options.withFallbackConfig(Config.boolean("SLUICE_TRACE_CONTENT")),
   Options.withDescription("Put each item's payload and answer (truncated) on its trace span; only with OTEL_EXPORTER_OTLP_ENDPOINT set")
 )
+
+/**
+ * `--imap <url>` / `SLUICE_IMAP`: a mailbox `sluice serve` polls into a run, e.g.
+ * `imap://user@127.0.0.1:143/INBOX` or `imaps://user@mail.example.com/INBOX`. Off by default.
+ */
+export const imap = Options.text("imap").pipe(
+  Options.withFallbackConfig(Config.string("SLUICE_IMAP")),
+  Options.optional,
+  Options.withDescription(
+    "Mailbox to poll into --inbox-run: imap://user@host:port/INBOX or imaps://…; the password is read from IMAP_PASSWORD"
+  )
+)
+
+/** `--imap-poll <seconds>` / `SLUICE_IMAP_POLL`, default 30 (`sluice serve --imap`). */
+export const imapPoll = Options.float("imap-poll").pipe(
+  Options.withFallbackConfig(Config.number("SLUICE_IMAP_POLL")),
+  Options.withDefault(30),
+  Options.withDescription(
+    "Seconds between searches of --imap for new unseen mail (the server's announcements also wake it)"
+  )
+)
+
+/** `--inbox-run <id>` / `SLUICE_INBOX_RUN`, default `inbox` (`sluice serve --imap`). */
+export const inboxRun = Options.text("inbox-run").pipe(
+  Options.withFallbackConfig(Config.string("SLUICE_INBOX_RUN")),
+  Options.withDefault("inbox"),
+  Options.withDescription(
+    "The run the mails of --imap go into; its settings are --processor, --model, --prompt, --max-tokens"
+  )
+)
+
+/**
+ * `IMAP_PASSWORD` (environment only: a flag would show in `ps`): the password of the `--imap` user.
+ */
+export const imapPassword = Config.redacted("IMAP_PASSWORD").pipe(
+  Config.withDescription("Password of the --imap user"),
+  Config.option
+)

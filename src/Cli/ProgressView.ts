@@ -1,15 +1,57 @@
 /**
  * Draws a run's progress on stderr: a bar redrawn in place on a terminal, a plain line every few
- * seconds otherwise (logs, CI).
+ * seconds otherwise (logs, CI). Counts, the rate over the last seconds, and an ETA that names what
+ * bounds the run ("bound by RPM: ~3 min") when admission knows the limits.
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Schedule } from "effect"
+import { Clock, Effect, Fiber, Option, Schedule } from "effect"
+import { Admission, type AdmissionState } from "../Engine/Admission.js"
+import * as Eta from "../Engine/Eta.js"
 import * as Progress from "../Engine/Progress.js"
+
+/** The rate is taken over this much recent time, so the start's burst and stalls fade out. */
+const WINDOW_MS = 10_000
+const PLAIN_EVERY_MS = 5_000
+
+/**
+ * Upstream calls and tokens spent so far in this session, when the caller can count them (the demo
+ * reads its simulator's meter). Without it, an item is taken to cost one call and the tokens the
+ * processor reported.
+ *
+ * @since 0.1.0
+ */
+export type Usage = Effect.Effect<{ readonly requests: number; readonly tokens: number }>
+
+/**
+ * @since 0.1.0
+ */
+export interface FollowOptions {
+  readonly usage?: Usage | undefined
+}
 
 const bar = (fraction: number, width: number) => {
   const full = Math.round(Math.max(0, Math.min(1, fraction)) * width)
   return "█".repeat(full) + "░".repeat(width - full)
+}
+
+const rateText = (perSecond: number) => `${perSecond.toFixed(perSecond < 10 ? 1 : 0)}/s`
+
+const elapsedText = (ms: number) => {
+  const s = Math.floor(ms / 1000)
+  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`
+}
+
+/**
+ * What one line shows besides the counts.
+ *
+ * @since 0.1.0
+ */
+export interface LineExtras {
+  /** Items per second over the recent window. */
+  readonly perSecond: number
+  readonly eta: Eta.Eta | undefined
+  readonly elapsedMs: number
 }
 
 /**
@@ -17,19 +59,47 @@ const bar = (fraction: number, width: number) => {
  *
  * @since 0.1.0
  */
-export const line = (p: Progress.RunProgress, now: number, tty: boolean): string => {
+export const line = (p: Progress.RunProgress, extras: LineExtras, tty: boolean): string => {
   const c = p.counts
-  const done = c.completed + c.skipped + c.failed
-  const total = done + c.pending + c.processing
-  const elapsed = Math.max(1, now - p.startedAt) / 1000
-  const rate = p.finishedThisSession / elapsed
-  const remaining = c.pending + c.processing
-  const eta = rate > 0 && p.sourceDone ? ` eta ${Duration.format(Duration.seconds(Math.ceil(remaining / rate)))}` : ""
+  const done = Progress.finished(c)
+  const total = done + Progress.remaining(c)
+  const pct = total === 0 ? 0 : Math.floor((done / total) * 100)
   const counts = `${done}/${total}${p.sourceDone ? "" : "+"} ✓${c.completed} ↷${c.skipped} ✗${c.failed} ⟳${c.processing}`
-  const speed = `${rate.toFixed(rate < 10 ? 1 : 0)}/s`
+  const parts = [counts]
+  if (p.retries > 0) parts.push(`↻${p.retries}`)
+  if (p.rateLimitHits > 0) parts.push(`429×${p.rateLimitHits}`)
+  parts.push(rateText(extras.perSecond))
+  const eta = p.sourceDone && extras.eta !== undefined ? Eta.format(extras.eta) : undefined
+  if (eta !== undefined) parts.push(eta)
   return tty
-    ? `${bar(total === 0 ? 0 : done / total, 24)} ${counts} ${speed}${eta}`
-    : `sluice: ${counts} ${speed}${eta}`
+    ? `${bar(total === 0 ? 0 : done / total, 24)} ${String(pct).padStart(3)}% ${parts.join(" ")} ${elapsedText(extras.elapsedMs)}`
+    : `sluice: ${pct}% ${parts.join(" ")} (${elapsedText(extras.elapsedMs)})`
+}
+
+/**
+ * The ETA of a run from its progress, the admission state (limits, queue) and the usage so far.
+ *
+ * @since 0.1.0
+ */
+export const estimate = (
+  p: Progress.RunProgress,
+  window: { readonly finished: number; readonly elapsedMs: number },
+  admission: AdmissionState | undefined,
+  usage: { readonly requests: number; readonly tokens: number } | undefined
+): Eta.Eta => {
+  // The usage so far also paid for the items in the stages now, about half of their calls on average.
+  const worth = p.finishedThisSession + p.counts.processing / 2
+  return Eta.estimate({
+    remaining: Progress.remaining(p.counts),
+    finished: window.finished,
+    elapsedMs: window.elapsedMs,
+    requestsPerItem: usage !== undefined && worth > 0 ? usage.requests / worth : undefined,
+    tokensPerItem: usage !== undefined && worth > 0 ? usage.tokens / worth : Progress.tokensPerItem(p),
+    rpm: admission?.rpm ?? admission?.discoveredRpm,
+    tpm: admission?.tpm,
+    waiting: admission?.waiting,
+    waitingFor: admission?.boundBy
+  })
 }
 
 /**
@@ -37,18 +107,66 @@ export const line = (p: Progress.RunProgress, now: number, tty: boolean): string
  *
  * @since 0.1.0
  */
-export const follow = (run: string) =>
+export const follow = (run: string, options: FollowOptions = {}) =>
   Effect.gen(function* () {
     const progress = yield* Progress.Progress
+    const admission = yield* Effect.serviceOption(Admission)
     const tty = process.stderr.isTTY === true
-    const draw = Effect.gen(function* () {
+    let samples: Array<Eta.Sample> = []
+    let printedAt = 0
+    let last = ""
+
+    const render = Effect.gen(function* () {
       const p = yield* progress.get(run)
-      if (p === undefined) return
-      const text = line(p, yield* Clock.currentTimeMillis, tty)
-      yield* Effect.sync(() => (tty ? process.stderr.write(`\r\x1b[2K${text}`) : process.stderr.write(`${text}\n`)))
+      if (p === undefined) return undefined
+      const now = yield* Clock.currentTimeMillis
+      // Until the first item finishes, the window restarts: start-up (reading the source, the first
+      // calls) is not throughput, and would make the first rates look latency-bound.
+      const sample = { atMs: now, finished: p.finishedThisSession }
+      samples = p.finishedThisSession === 0 ? [sample] : Eta.addSample(samples, sample, WINDOW_MS)
+      const window = Eta.windowed(samples)
+      const state = Option.isSome(admission) ? yield* admission.value.state : undefined
+      const usage = options.usage === undefined ? undefined : yield* options.usage
+      const eta = estimate(p, window, state, usage)
+      const perSecond = window.elapsedMs > 0 ? (window.finished * 1000) / window.elapsedMs : 0
+      const text = line(p, { perSecond, eta, elapsedMs: now - p.startedAt }, tty)
+      const width = process.stderr.columns ?? 0
+      return tty && width > 10 && text.length >= width ? text.slice(0, width - 1) : text
     })
+
+    const draw = Effect.gen(function* () {
+      const text = yield* render
+      if (text === undefined) return
+      if (tty) {
+        last = text
+        return yield* Effect.sync(() => process.stderr.write(`\r\x1b[2K${text}`))
+      }
+      const now = yield* Clock.currentTimeMillis
+      if (now - printedAt < PLAIN_EVERY_MS) return
+      printedAt = now
+      yield* Effect.sync(() => process.stderr.write(`${text}\n`))
+    })
+
+    // Sampled often (the window needs points) but printed every few seconds off a terminal. A first
+    // sample is taken at once, so the first rate is measured from the start.
     yield* draw.pipe(
-      Effect.repeat(Schedule.spaced(tty ? "200 millis" : "5 seconds")),
-      Effect.ensuring(tty ? Effect.zipRight(draw, Effect.sync(() => process.stderr.write("\n"))) : Effect.void)
+      Effect.repeat(Schedule.spaced(tty ? "250 millis" : "1 second")),
+      Effect.ensuring(
+        tty
+          ? Effect.zipRight(
+              draw.pipe(Effect.catchAllCause(() => Effect.void)),
+              Effect.sync(() => last.length > 0 && process.stderr.write("\n"))
+            )
+          : Effect.void
+      )
     )
   })
+
+/**
+ * Follows a run in the background of the current scope, and returns the effect that stops it: the
+ * final state is drawn and the line ended, so a summary printed next starts on a line of its own.
+ *
+ * @since 0.1.0
+ */
+export const start = (run: string, options: FollowOptions = {}) =>
+  Effect.map(Effect.forkScoped(follow(run, options)), (fiber) => Effect.asVoid(Fiber.interrupt(fiber)))

@@ -48,8 +48,42 @@ export const render = (
   if (m.circuitTrips > 0) extras.push(`circuit opened ${m.circuitTrips}×`)
   if (extras.length > 0) lines.push(`  ${extras.join(", ")}`)
   if (c.failed > 0) for (const g of failureGroups(options.errors).slice(0, 5)) lines.push(`  failed: ${g}`)
-  if (summary.stoppedBy === "budget") lines.push(`  the budget is reached; run again with a larger --budget to continue`)
+  if (summary.stoppedBy === "budget")
+    lines.push(`  the budget is reached; run again with a larger --budget to continue`)
   if (summary.sourceError !== undefined) lines.push(`  reading the source stopped early: ${summary.sourceError}`)
   if (options.output !== undefined) lines.push(`  results: ${options.output}`)
   return lines.join("\n")
 }
+
+/**
+ * Rows as aligned columns, two spaces apart: the first column left-aligned and the others
+ * right-aligned, unless `align` says otherwise per column.
+ *
+ * @since 0.1.0
+ */
+export const table = (
+  rows: ReadonlyArray<ReadonlyArray<string>>,
+  options: { readonly indent?: string; readonly align?: ReadonlyArray<"left" | "right"> } = {}
+): Array<string> => {
+  const widths: Array<number> = []
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)))
+  const left = (i: number) => (options.align?.[i] ?? (i === 0 ? "left" : "right")) === "left"
+  return rows.map(
+    (row) =>
+      (options.indent ?? "  ") +
+      row
+        .map((cell, i) => (left(i) ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+        .join("  ")
+        .trimEnd()
+  )
+}
+
+/**
+ * A count with thousands separators: 1,234,567.
+ *
+ * @since 0.1.0
+ */
+export const count = (n: number): string =>
+  Math.round(n)
+    .toString()
+    .replace(/\B(?=(\d{3})+(?!\d))/g, ",")

@@ -102,3 +102,28 @@ export const addCounts = (c: RunCounts, d: Partial<RunCounts>): RunCounts => ({
   skipped: c.skipped + (d.skipped ?? 0),
   failed: c.failed + (d.failed ?? 0)
 })
+
+/**
+ * Items that reached an outcome.
+ *
+ * @since 0.1.0
+ */
+export const finished = (c: RunCounts): number => c.completed + c.skipped + c.failed
+
+/**
+ * Items still to do: pending or in the stages.
+ *
+ * @since 0.1.0
+ */
+export const remaining = (c: RunCounts): number => c.pending + c.processing
+
+/**
+ * Upstream tokens (prompt and completion) per item finished in this session, as the processor
+ * reported them; undefined before any.
+ *
+ * @since 0.1.0
+ */
+export const tokensPerItem = (p: RunProgress): number | undefined =>
+  p.finishedThisSession > 0 && p.tokensIn + p.tokensOut > 0
+    ? (p.tokensIn + p.tokensOut) / p.finishedThisSession
+    : undefined

@@ -19,6 +19,7 @@ import { Persister } from "../Stages/Persister.js"
 import { Processor, type Usage } from "../Stages/Processor.js"
 import { isSynchronous } from "../Stages/Synchronous.js"
 import { Store, type Completion, type Release, type StoreError } from "../Store/Store.js"
+import * as Tracing from "../Telemetry/Tracing.js"
 import {
   attempt,
   defaultAttemptOptions,
@@ -81,6 +82,12 @@ type Finished = (
 ) & {
   /** Whether this item holds an `uncommitted` permit, returned once its outcome is stored. */
   permit?: boolean
+}
+
+interface SyncResult {
+  readonly outcome: Outcome.Outcome
+  readonly route: string | undefined
+  readonly usage: Usage | undefined
 }
 
 interface ItemStats {
@@ -227,6 +234,11 @@ export const run = (
         }
         return yield* finish(Outcome.completed(output), processed.attempts, route.label, processed.value.usage)
       }).pipe(
+        Effect.tap((f) =>
+          f._tag === "Done"
+            ? Tracing.annotateItem(item, f.completion.outcome, f.completion.attempts)
+            : Tracing.annotateItem(item, undefined, f.release.attempts)
+        ),
         Effect.withSpan("sluice.item", {
           attributes: { "sluice.run": item.run, "sluice.key": item.key, "sluice.seq": item.seq, "sluice.delivery": item.deliveries },
           captureStackTrace: false
@@ -237,8 +249,51 @@ export const run = (
     // item's outcome is committed: at most `concurrency` items are ever sent and not yet durable, so
     // a crash repeats at most that many upstream calls. A wholly synchronous pipeline (echo) calls no
     // upstream and skips the wait, which would only cap its commit batches.
-    const bounded = !(isSynchronous(classifier) && isSynchronous(processor) && isSynchronous(persister))
+    const synchronous = isSynchronous(classifier) && isSynchronous(processor) && isSynchronous(persister)
+    const bounded = !synchronous
     const uncommitted = yield* Effect.makeSemaphore(concurrency)
+    /**
+     * A wholly synchronous pipeline has nothing to overlap: its items run one after another, in the
+     * claiming fiber, a claimed batch at a time, without fibers, queues or timeouts per item. The
+     * first failure of a batch sends that item through the general path, with the whole policy.
+     */
+    const processBatchSync = (items: ReadonlyArray<Item>): Effect.Effect<Array<Finished>> =>
+      Effect.gen(function* () {
+        const startedAt = yield* Clock.currentTimeMillis
+        const out: Array<Finished> = []
+        const stats = { retries: 0, rateLimitHits: 0, pausedMs: 0, ms: 0 }
+        for (const item of items) {
+          const quick = yield* Effect.either(
+            Effect.flatMap(
+              classifier.classify(item),
+              (route): Effect.Effect<SyncResult, StageError> =>
+                route._tag === "Skip"
+                  ? Effect.succeed({ outcome: Outcome.skipped(route.reason), route: undefined, usage: undefined })
+                  : Effect.flatMap(processor.process(item, route), (p) =>
+                      Effect.as(persister.persist(item, p.output), {
+                        outcome: Outcome.completed(p.output),
+                        route: route.label,
+                        usage: p.usage
+                      })
+                    )
+            )
+          )
+          if (quick._tag === "Left") {
+            out.push(yield* processItem(item))
+            continue
+          }
+          const r = quick.right
+          out.push({
+            _tag: "Done",
+            item,
+            completion: { run: item.run, seq: item.seq, owner, outcome: r.outcome, attempts: 1, route: r.route, startedAt, finishedAt: startedAt },
+            usage: r.usage,
+            stats
+          })
+        }
+        return out
+      })
+
     const processorLoop = Effect.forever(
       (bounded ? uncommitted.take(1) : Effect.void).pipe(
         Effect.zipRight(Queue.take(inbox)),
@@ -439,7 +494,8 @@ export const run = (
           const byRun = new Map<string, number>()
           for (const it of items) byRun.set(it.run, (byRun.get(it.run) ?? 0) + 1)
           for (const [run, n] of byRun) yield* pending(run, { pending: -n, processing: n })
-          yield* Queue.offerAll(inbox, items)
+          if (synchronous) yield* Effect.flatMap(processBatchSync(items), (finished) => Queue.offerAll(done, finished))
+          else yield* Queue.offerAll(inbox, items)
           continue
         }
         eligible = undefined
@@ -451,7 +507,7 @@ export const run = (
     // ---- lifecycle -------------------------------------------------------------------------------
 
     const fibers = yield* Scope.make()
-    for (let i = 0; i < concurrency; i++) yield* Effect.forkIn(processorLoop, fibers)
+    if (!synchronous) for (let i = 0; i < concurrency; i++) yield* Effect.forkIn(processorLoop, fibers)
     const committer = yield* Effect.forkIn(Effect.forever(committerStep), fibers)
     yield* Effect.forkIn(
       Effect.forever(
