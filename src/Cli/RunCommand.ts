@@ -16,6 +16,7 @@ import { failure, usage } from "./CliError.js"
 import * as Compose from "./Compose.js"
 import * as Flags from "./Flags.js"
 import * as ProgressView from "./ProgressView.js"
+import * as Tracing from "../Telemetry/Tracing.js"
 import * as Summary from "./Summary.js"
 
 /**
@@ -90,7 +91,8 @@ const options = {
   run: Flags.runId,
   drainTimeout: Flags.drainTimeout,
   prices: Flags.prices,
-  lease: Flags.lease
+  lease: Flags.lease,
+  traceContent: Flags.traceContent
 }
 
 /** @since 0.1.0 */
@@ -122,7 +124,7 @@ export const command = Command.make("run", options, (o) =>
     }
     const program = Effect.gen(function* () {
       const store = yield* Store
-      yield* Effect.forkScoped(ProgressView.follow(run))
+      const stopProgress = yield* ProgressView.start(run)
       const summary = yield* Pipeline.run({
         run,
         config,
@@ -138,14 +140,18 @@ export const command = Command.make("run", options, (o) =>
               `\nsluice: interrupted; finished items are stored in ${o.db} and written to ${output}. Run the same command again to resume.\n`
             )
           )
-        )
+        ),
+        Tracing.withRunSpan(run)
       )
+      // The bar's last redraw lands before the summary, not after it.
+      yield* stopProgress
       const errors = summary.counts.failed > 0 ? yield* store.lastErrors(run, 10_000) : []
       yield* Effect.sync(() => process.stderr.write(Summary.render(summary, { output, errors }) + "\n"))
       if (summary.sourceError !== undefined) return yield* failure(`sluice: could not read all of ${o.input}`)
     })
     yield* program.pipe(
       Effect.scoped,
+      Tracing.withTraceContent(o.traceContent),
       Effect.provide(Compose.runLayer({ db: o.db, input: o.input, run, config, upstream })),
       Effect.catchTag("StoreError", (e) => Effect.fail(failure(`sluice: ${e.message}`)))
     )

@@ -12,6 +12,7 @@ import * as Worker from "../Engine/Worker.js"
 import * as RunConfig from "../Domain/RunConfig.js"
 import * as PerRun from "../Stages/PerRun.js"
 import { Store } from "../Store/Store.js"
+import * as Tracing from "../Telemetry/Tracing.js"
 import { failure, usage } from "./CliError.js"
 import * as Compose from "./Compose.js"
 import * as Flags from "./Flags.js"
@@ -30,7 +31,8 @@ export const command = Command.make(
     attemptTimeout: Flags.attemptTimeout,
     noCache: Flags.noCache,
     drainTimeout: Flags.drainTimeout,
-    lease: Flags.lease
+    lease: Flags.lease,
+    traceContent: Flags.traceContent
   },
   (o) =>
     Effect.gen(function* () {
@@ -74,6 +76,7 @@ export const command = Command.make(
           }
         })
       ),
-      Effect.catchTag("StoreError", (e) => Effect.fail(failure(`sluice: ${e.message}`)))
+      Effect.catchTag("StoreError", (e) => Effect.fail(failure(`sluice: ${e.message}`))),
+      Tracing.withTraceContent(o.traceContent)
     )
 ).pipe(Command.withDescription("Claim and process pending items until none are left; start several to share the work"))

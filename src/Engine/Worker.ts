@@ -18,6 +18,7 @@ import { Classifier } from "../Stages/Classifier.js"
 import { Persister } from "../Stages/Persister.js"
 import { Processor, type Usage } from "../Stages/Processor.js"
 import { isSynchronous } from "../Stages/Synchronous.js"
+import * as UsageModule from "../Stages/Usage.js"
 import { Store, type Completion, type Release, type StoreError } from "../Store/Store.js"
 import * as Tracing from "../Telemetry/Tracing.js"
 import {
@@ -210,7 +211,7 @@ export const run = (
           return yield* finish(Outcome.failed(e._tag, e.message, item.attempts + routed.attempts), routed.attempts, undefined, undefined)
         }
         const route = routed.value
-        if (route._tag === "Skip") return yield* finish(Outcome.skipped(route.reason), routed.attempts, undefined, undefined)
+        if (route._tag === "Skip") return yield* finish(Outcome.skipped(route.reason), routed.attempts, undefined, route.usage)
 
         const processed = yield* stage(processor, "sluice.process", processor.process(item, route), stats, {
           "sluice.route": route.label
@@ -218,7 +219,12 @@ export const run = (
         if (processed._tag === "Held") return yield* held(processed.error, processed.attempts)
         if (processed._tag === "Failed") {
           const e = processed.error
-          return yield* finish(Outcome.failed(e._tag, e.message, item.attempts + processed.attempts), processed.attempts, route.label, undefined)
+          return yield* finish(
+            Outcome.failed(e._tag, e.message, item.attempts + processed.attempts),
+            processed.attempts,
+            route.label,
+            route.usage
+          )
         }
         const output = processed.value.output
         const persisted = yield* stage(persister, "sluice.persist", persister.persist(item, output), stats)
@@ -229,10 +235,15 @@ export const run = (
             Outcome.failed(e._tag, `persist: ${e.message}`, item.attempts + persisted.attempts),
             persisted.attempts,
             route.label,
-            processed.value.usage
+            UsageModule.combine(route.usage, processed.value.usage)
           )
         }
-        return yield* finish(Outcome.completed(output), processed.attempts, route.label, processed.value.usage)
+        return yield* finish(
+          Outcome.completed(output),
+          processed.attempts,
+          route.label,
+          UsageModule.combine(route.usage, processed.value.usage)
+        )
       }).pipe(
         Effect.tap((f) =>
           f._tag === "Done"
@@ -268,12 +279,12 @@ export const run = (
               classifier.classify(item),
               (route): Effect.Effect<SyncResult, StageError> =>
                 route._tag === "Skip"
-                  ? Effect.succeed({ outcome: Outcome.skipped(route.reason), route: undefined, usage: undefined })
+                  ? Effect.succeed({ outcome: Outcome.skipped(route.reason), route: undefined, usage: route.usage })
                   : Effect.flatMap(processor.process(item, route), (p) =>
                       Effect.as(persister.persist(item, p.output), {
                         outcome: Outcome.completed(p.output),
                         route: route.label,
-                        usage: p.usage
+                        usage: UsageModule.combine(route.usage, p.usage)
                       })
                     )
             )

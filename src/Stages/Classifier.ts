@@ -7,6 +7,7 @@ import { Context, Effect, Layer } from "effect"
 import type { StageError } from "../Domain/Errors.js"
 import type { Item } from "../Domain/Item.js"
 import { synchronous } from "./Synchronous.js"
+import type { Usage } from "./Usage.js"
 
 /**
  * Where an item goes: processed (with a label the processor may use), or skipped with a reason.
@@ -14,13 +15,17 @@ import { synchronous } from "./Synchronous.js"
  * @since 0.1.0
  */
 export type Route =
-  | { readonly _tag: "Process"; readonly label: string }
-  | { readonly _tag: "Skip"; readonly reason: string }
+  | { readonly _tag: "Process"; readonly label: string; readonly usage?: Usage | undefined }
+  | { readonly _tag: "Skip"; readonly reason: string; readonly usage?: Usage | undefined }
 
-/** @since 0.1.0 */
+/**
+ * `usage`: what classifying cost (an LLM classifier's tokens), added to the item's accounting.
+ *
+ * @since 0.1.0
+ */
 export const Route = {
-  process: (label = "default"): Route => ({ _tag: "Process", label }),
-  skip: (reason: string): Route => ({ _tag: "Skip", reason })
+  process: (label = "default", usage?: Usage): Route => ({ _tag: "Process", label, usage }),
+  skip: (reason: string, usage?: Usage): Route => ({ _tag: "Skip", reason, usage })
 }
 
 /**

@@ -33,7 +33,12 @@ export const stages = (
     config.classify === undefined
       ? all
       : LlmClassifier.make(
-          { model: config.classify.model ?? config.model, system: config.classify.system, process: config.classify.process },
+          {
+            model: config.classify.model ?? config.model,
+            system: config.classify.system,
+            process: config.classify.process,
+            price
+          },
           llm
         ),
   processor:

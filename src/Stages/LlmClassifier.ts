@@ -5,8 +5,9 @@
  */
 import { Effect, Layer } from "effect"
 import type { Item } from "../Domain/Item.js"
-import { Llm } from "../Llm/Llm.js"
+import { Llm, type ChatResponse } from "../Llm/Llm.js"
 import { Classifier, Route } from "./Classifier.js"
+import { usageOf } from "./LlmProcessor.js"
 
 /**
  * @since 0.1.0
@@ -20,6 +21,8 @@ export interface LlmClassifierOptions {
   readonly maxTokens?: number | undefined
   /** The user message for an item; default: the item's payload as JSON. */
   readonly render?: ((item: Item) => string) | undefined
+  /** The price of a response, for accounting (see `Llm/Pricing.ts`). */
+  readonly price?: ((response: ChatResponse) => number) | undefined
 }
 
 /**
@@ -28,7 +31,7 @@ export interface LlmClassifierOptions {
  * @since 0.1.0
  */
 export const labelOf = (output: unknown): string => {
-  if (typeof output === "string") return output.trim().replace(/^["'`]|["'`.]$/g, "").toLowerCase()
+  if (typeof output === "string") return output.replace(/^[\s"'`]+|[\s"'`.!]+$/g, "").toLowerCase()
   if (typeof output === "object" && output !== null) {
     const o = output as Record<string, unknown>
     const v = o["label"] ?? o["category"] ?? o["class"]
@@ -58,7 +61,8 @@ export const make = (options: LlmClassifierOptions, llm: Llm["Type"]): Classifie
         }),
         (response) => {
           const label = labelOf(response.output)
-          return wanted.has(label) ? Route.process(label) : Route.skip(`classified as ${label}`)
+          const usage = usageOf(response, options.price?.(response) ?? 0)
+          return wanted.has(label) ? Route.process(label, usage) : Route.skip(`classified as ${label}`, usage)
         }
       )
   })

@@ -9,6 +9,7 @@ import type { Item } from "../Domain/Item.js"
 import { Llm, type ChatRequest, type ChatResponse } from "../Llm/Llm.js"
 import type { Route } from "./Classifier.js"
 import { Processor, type Processed, type Usage } from "./Processor.js"
+import * as UsageModule from "./Usage.js"
 
 /**
  * @since 0.1.0
@@ -52,13 +53,7 @@ export const usageOf = (response: ChatResponse, costUsd: number): Usage => ({
 })
 
 /** @since 0.1.0 */
-export const addUsage = (a: Usage, b: Usage): Usage => ({
-  tokensIn: a.tokensIn + b.tokensIn,
-  tokensOut: a.tokensOut + b.tokensOut,
-  costUsd: a.costUsd + b.costUsd,
-  cacheHits: a.cacheHits + b.cacheHits,
-  cacheMisses: a.cacheMisses + b.cacheMisses
-})
+export const addUsage = UsageModule.add
 
 /**
  * @since 0.1.0

@@ -8,19 +8,14 @@ import type { StageError } from "../Domain/Errors.js"
 import type { Item } from "../Domain/Item.js"
 import type { Route } from "./Classifier.js"
 import { synchronous } from "./Synchronous.js"
+import type * as UsageModule from "./Usage.js"
 
 /**
  * What a processor may report besides its output, for per-item and per-run accounting.
  *
  * @since 0.1.0
  */
-export interface Usage {
-  readonly tokensIn: number
-  readonly tokensOut: number
-  readonly costUsd: number
-  readonly cacheHits: number
-  readonly cacheMisses: number
-}
+export type Usage = UsageModule.Usage
 
 /** @since 0.1.0 */
 export interface Processed {
