@@ -47,6 +47,8 @@ export * as OrderedOutput from "./Engine/OrderedOutput.js"
 export * as Store from "./Store/Store.js"
 /** @since 0.1.0 */
 export * as SqliteStore from "./Store/SqliteStore.js"
+/** @since 0.1.0 */
+export * as PgStore from "./Store/PgStore.js"
 
 /** @since 0.1.0 */
 export * as Llm from "./Llm/Llm.js"

@@ -3,6 +3,8 @@
  *
  * @since 0.1.0
  */
+import { SqlClient } from "@effect/sql"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
 import * as RunConfig from "../Domain/RunConfig.js"
 import * as Admission from "../Engine/Admission.js"
@@ -20,8 +22,9 @@ import { stages } from "../Stages/FromConfig.js"
 import * as PerRun from "../Stages/PerRun.js"
 import * as Persister from "../Stages/Persister.js"
 import { Processor } from "../Stages/Processor.js"
+import * as PgStore from "../Store/PgStore.js"
 import * as SqliteStore from "../Store/SqliteStore.js"
-import { Store } from "../Store/Store.js"
+import { Store, type StoreError } from "../Store/Store.js"
 
 /**
  * Where the upstream is and how to treat it.
@@ -42,8 +45,47 @@ export interface Upstream {
 /** The API key, read only here, and kept `Redacted` until the client is built. */
 const apiKey = Config.redacted("OPENAI_API_KEY").pipe(Config.withDefault(Redacted.make("sk-none")))
 
-/** @since 0.1.0 */
-export const store = (db: string) => SqliteStore.layer({ filename: db })
+/**
+ * `--db` is a PostgreSQL URL (`postgres://…` or `postgresql://…`), else a SQLite file.
+ *
+ * @since 0.1.0
+ */
+export const isPostgres = (db: string): boolean => /^postgres(ql)?:\/\//i.test(db)
+
+/**
+ * `--db` for messages: a URL loses its password (and its query, which may hold one).
+ *
+ * @since 0.1.0
+ */
+export const describeDb = (db: string): string => {
+  if (!isPostgres(db)) return db
+  try {
+    const url = new URL(db)
+    url.password = ""
+    url.search = ""
+    return url.href
+  } catch {
+    return "postgres://…"
+  }
+}
+
+/** The database password when the URL carries none; read only here, and kept `Redacted`. */
+const pgPassword = Config.option(Config.redacted("PGPASSWORD"))
+
+/**
+ * The store: SQLite, or PostgreSQL when `db` is a URL. The PostgreSQL store also brings its client,
+ * which the response cache shares (see `llm`).
+ *
+ * @since 0.1.0
+ */
+export const store = (db: string): Layer.Layer<Store, StoreError> =>
+  isPostgres(db)
+    ? Layer.unwrapEffect(
+        Effect.map(Effect.orDie(pgPassword), (password) =>
+          PgStore.layer({ url: Redacted.make(db), password: Option.getOrUndefined(password) })
+        )
+      )
+    : SqliteStore.layer({ filename: db })
 
 /** The raw upstream client. */
 const openAi = (upstream: Upstream): Layer.Layer<Llm> =>
@@ -78,8 +120,18 @@ export const llm = (
       return Budget.layer({ limitUsd: upstream.budgetUsd, spentUsd })
     })
   )
-  // Opened after the store (it requires it), so the store's migrations have made the cache table.
-  const cache = Layer.unwrapEffect(Effect.as(Store, ResponseCache.layerSqlite({ filename: options.db })))
+  // Opened after the store (it requires it), so the store's migrations have made the cache table. On
+  // PostgreSQL the cache shares the store's client, and so its pool and schema.
+  const cache = Layer.unwrapEffect(
+    Effect.gen(function* () {
+      yield* Store
+      if (!isPostgres(options.db)) return ResponseCache.layerSqlite({ filename: options.db })
+      const client = yield* Effect.serviceOption(PgClient.PgClient)
+      if (Option.isNone(client))
+        return yield* Effect.dieMessage("the response cache needs the PostgreSQL store's client: provide `store(db)`")
+      return ResponseCache.layerSql.pipe(Layer.provide(Layer.succeed(SqlClient.SqlClient, client.value)))
+    })
+  )
   const core = Layer.mergeAll(
     Admission.layer({ rpm: upstream.rpm, tpm: upstream.tpm }),
     CircuitBreaker.layer(),

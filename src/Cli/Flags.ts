@@ -11,7 +11,9 @@ import { Config } from "effect"
 export const db = Options.file("db").pipe(
   Options.withFallbackConfig(Config.string("SLUICE_DB")),
   Options.withDefault("./sluice.db"),
-  Options.withDescription("SQLite file holding the queue, results and metrics")
+  Options.withDescription(
+    "SQLite file holding the queue, results and metrics, or a postgres:// URL (password from the URL or PGPASSWORD)"
+  )
 )
 
 /** `--base-url <url>` / `OPENAI_BASE_URL`, default https://api.openai.com/v1. */

@@ -26,7 +26,7 @@ export const command = Command.make(
       const n = yield* store.retryFailed(run)
       yield* Effect.sync(() =>
         process.stderr.write(
-          `sluice: re-queued ${n} failed item(s)${run === undefined ? "" : ` of run ${run}`}; process them with \`sluice worker --db ${o.db}\` or by running the same \`sluice run\` again\n`
+          `sluice: re-queued ${n} failed item(s)${run === undefined ? "" : ` of run ${run}`}; process them with \`sluice worker --db ${Compose.describeDb(o.db)}\` or by running the same \`sluice run\` again\n`
         )
       )
     }).pipe(

@@ -137,7 +137,7 @@ export const command = Command.make("run", options, (o) =>
         Effect.onInterrupt(() =>
           Effect.sync(() =>
             process.stderr.write(
-              `\nsluice: interrupted; finished items are stored in ${o.db} and written to ${output}. Run the same command again to resume.\n`
+              `\nsluice: interrupted; finished items are stored in ${Compose.describeDb(o.db)} and written to ${output}. Run the same command again to resume.\n`
             )
           )
         ),

@@ -41,7 +41,7 @@ export const command = Command.make(
       const run = Option.getOrUndefined(o.run)
       if (run !== undefined) {
         const info = yield* store.getRun(run)
-        if (Option.isNone(info)) return yield* failure(`sluice: no run "${run}" in ${o.db}`)
+        if (Option.isNone(info)) return yield* failure(`sluice: no run "${run}" in ${Compose.describeDb(o.db)}`)
         if (Option.isNone(RunConfig.decodeOption(info.value.config))) {
           return yield* failure(
             `sluice: run "${run}" was started by a program with stages of its own; run that program to resume it`
