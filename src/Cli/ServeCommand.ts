@@ -1,13 +1,15 @@
 /**
- * `sluice serve [--db f] [--host h] [--port n] [--watch-dir d] …`: the HTTP API, the workers over
- * every run in the database and the drop directory, until SIGINT/SIGTERM; then it drains and exits 0.
+ * `sluice serve [--db f] [--host h] [--port n] [--watch-dir d] [--imap url] …`: the HTTP API, the
+ * workers over every run in the database, the drop directory and the mailbox, until SIGINT/SIGTERM;
+ * then it drains and exits 0.
  *
  * @since 0.1.0
  */
 import { Command } from "@effect/cli"
-import { Context, Effect, Layer, Option, Redacted } from "effect"
+import { Context, Effect, Either, Layer, Option, Redacted } from "effect"
 import { defaultAttemptOptions } from "../Engine/Attempt.js"
 import { isLoopback } from "../Http/Auth.js"
+import * as ImapLoop from "../Http/ImapLoop.js"
 import * as Service from "../Http/Service.js"
 import { failure, interruption, usage } from "./CliError.js"
 import * as Compose from "./Compose.js"
@@ -67,7 +69,10 @@ export const command = Command.make(
     watchDir: Flags.watchDir,
     pollInterval: Flags.pollInterval,
     prices: Flags.prices,
-    lease: Flags.lease
+    lease: Flags.lease,
+    imap: Flags.imap,
+    imapPoll: Flags.imapPoll,
+    inboxRun: Flags.inboxRun
   },
   (o) =>
     Effect.gen(function* () {
@@ -88,6 +93,16 @@ export const command = Command.make(
         return yield* usage(
           `sluice: refusing to listen on ${o.host} without a token: anyone who can reach it could submit work. Set SLUICE_TOKEN (clients send "Authorization: Bearer <token>"), or use --host 127.0.0.1`
         )
+      }
+      if (!(o.imapPoll > 0)) return yield* usage("sluice: --imap-poll must be more than 0")
+      if (o.inboxRun.trim() === "") return yield* usage("sluice: --inbox-run must not be empty")
+      let imap: ImapLoop.InboxOptions["imap"] | undefined
+      if (Option.isSome(o.imap)) {
+        const password = yield* Effect.orDie(Flags.imapPassword)
+        if (Option.isNone(password)) return yield* usage("sluice: --imap needs the password in IMAP_PASSWORD")
+        const parsed = ImapLoop.parseUrl(o.imap.value, password.value)
+        if (Either.isLeft(parsed)) return yield* usage(`sluice: ${parsed.left}`)
+        imap = parsed.right
       }
       const system = yield* readPrompt(o.prompt)
       const prices = yield* readPrices(o.prices)
@@ -120,7 +135,8 @@ export const command = Command.make(
           attemptTimeout: `${o.attemptTimeout} seconds`
         },
         leaseMs: o.lease * 1000,
-        watch: watch === undefined ? undefined : { dir: watch, pollInterval: `${o.pollInterval} seconds` }
+        watch: watch === undefined ? undefined : { dir: watch, pollInterval: `${o.pollInterval} seconds` },
+        inbox: imap === undefined ? undefined : { imap, run: o.inboxRun, pollInterval: `${o.imapPoll} seconds` }
       }).pipe(Layer.provide(Compose.llm(upstream, { db: o.db })), Layer.provide(Compose.store(o.db)))
 
       // SIGTERM is how a service is told to stop: a drained stop is a success (exit 0).
@@ -131,7 +147,7 @@ export const command = Command.make(
         Effect.gen(function* () {
           const running = Context.get(yield* Layer.build(service), Service.Service)
           yield* say(
-            `listening on ${running.url} (dashboard ${running.url}/, docs ${running.url}/docs); db ${o.db}, concurrency ${o.concurrency}, token ${token === undefined ? "not set" : "required"}${watch === undefined ? "" : `, watching ${watch}`}`
+            `listening on ${running.url} (dashboard ${running.url}/, docs ${running.url}/docs); db ${Compose.describeDb(o.db)}, concurrency ${o.concurrency}, token ${token === undefined ? "not set" : "required"}${watch === undefined ? "" : `, watching ${watch}`}${imap === undefined ? "" : `, polling ${ImapLoop.describe(imap)} into run ${o.inboxRun}`}`
           )
           return yield* Effect.never.pipe(
             Effect.onInterrupt(() =>
@@ -152,6 +168,6 @@ export const command = Command.make(
     })
 ).pipe(
   Command.withDescription(
-    "Run the HTTP API, the workers over every run in the database and an optional drop directory, until SIGTERM"
+    "Run the HTTP API, the workers over every run in the database, an optional drop directory and an optional mailbox, until SIGTERM"
   )
 )

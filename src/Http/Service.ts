@@ -1,7 +1,8 @@
 /**
  * The sluice service as one Layer: the HTTP API (runs, results, health, metrics, docs, dashboard) on
  * Node, the workers over every run in the store, and the drop-directory source. A host program
- * provides a `Store` and an `Llm` and gets it all; `sluice serve` is one such host.
+ * provides a `Store` and an `Llm` and gets it all; `sluice serve` is one such host. With `inbox`, a
+ * mailbox is polled into a run too (`ImapLoop.ts`).
  *
  * Shutdown is closing the layer's scope (`NodeRuntime.runMain` does it on SIGINT/SIGTERM): the loops
  * were built after the HTTP server, so they stop first — the workers stop claiming, let the items in
@@ -29,6 +30,7 @@ import * as Auth from "./Auth.js"
 import * as Dashboard from "./Dashboard.js"
 import * as Docs from "./Docs.js"
 import * as Handlers from "./Handlers.js"
+import * as ImapLoop from "./ImapLoop.js"
 import * as StoreMetrics from "./StoreMetrics.js"
 import * as Workers from "./Workers.js"
 
@@ -58,16 +60,19 @@ export interface ServiceOptions {
   readonly watch?: { readonly dir: string; readonly pollInterval?: Duration.DurationInput | undefined } | undefined
   /** Lease owner id of this process; unique per process by default. */
   readonly owner?: string | undefined
+  /** A mailbox polled into one run; its settings are `defaults`. */
+  readonly inbox?: Omit<ImapLoop.InboxOptions, "config"> | undefined
 }
 
 /**
  * The service could not start: `Insecure` (a non-loopback address without a token) is found before
- * anything listens; `Listen` is the address being taken or not ours.
+ * anything listens; `Listen` is the address being taken or not ours; `Source` is the inbox that cannot
+ * start (its server refuses the login or the mailbox, or its run cannot be stored).
  *
  * @since 0.1.0
  */
 export class ServiceError extends Schema.TaggedError<ServiceError>()("ServiceError", {
-  reason: Schema.Literal("Insecure", "Listen"),
+  reason: Schema.Literal("Insecure", "Listen", "Source"),
   message: Schema.String
 }) {}
 
@@ -172,13 +177,25 @@ export const layer = (options: ServiceOptions = {}): Layer.Layer<Service, Servic
     Effect.map(HttpServer.HttpServer, (server) => Service.of({ url: urlOf(server.address), owner }))
   )
 
-  const workers = Workers.layerLoop({
+  const loop = Workers.layerLoop({
     concurrency: options.concurrency ?? 8,
     attempt: options.attempt,
     leaseMs: options.leaseMs,
     pollMs: options.pollMs,
     drainTimeout
   })
+  // The inbox wraps the workers' store (to acknowledge what they complete), so it opens just before
+  // them and closes just after they drained.
+  const inbox = options.inbox
+  const workers: Layer.Layer<never, ServiceError, Layer.Layer.Context<typeof loop>> = inbox === undefined
+    ? loop
+    : loop.pipe(
+        Layer.provide(
+          ImapLoop.layer({ ...inbox, config: { ...defaults } }).pipe(
+            Layer.mapError((e) => new ServiceError({ reason: "Source", message: e.message }))
+          )
+        )
+      )
 
   const watch = options.watch
   const dropDirectory =

@@ -110,7 +110,10 @@ const preflight = (filename: string): Effect.Effect<void, StoreError> =>
       )
     )
     const userTables = tables.names.filter((n) => !n.startsWith("sqlite_"))
+    // Nothing yet, or only the migrations table with nothing applied: another process is creating
+    // this database right now (the migrator makes its table before the first migration commits).
     if (userTables.length === 0) return
+    if (userTables.length === 1 && userTables[0] === MIGRATIONS_TABLE && tables.latest === 0) return
     if (!userTables.includes("sluice_meta") || !userTables.includes(MIGRATIONS_TABLE)) {
       return yield* new StoreError({
         reason: "NotSluice",
