@@ -108,7 +108,7 @@ export interface AdmissionOptions {
   /** The rate discovery starts from, per minute. Default 60. */
   readonly discoveryStartRpm?: number | undefined
   /**
-   * Start with full buckets. Default false: they start 5% of a second short (at least one request),
+   * Start with full buckets. Default false: they start 15% of a second short (at least one request),
    * because the first calls reach the upstream later than they are admitted (see `makeBucket`).
    */
   readonly startFull?: boolean | undefined
@@ -171,14 +171,15 @@ interface Bucket {
 }
 
 /**
- * A new bucket starts a little short of full: 5% of its second, and at least one request. The first
+ * A new bucket starts a little short of full: 15% of its second, and at least one request. The first
  * calls reach the upstream tens of milliseconds after they are admitted (connections are still
  * opening), so the upstream's bucket starts refilling later than ours; without this margin the
- * first burst can outrun its refill and draw a 429. It costs about 50 ms of budget once per run.
+ * first burst can outrun its refill and draw a 429 (measured: the first call reached the simulator 59–107 ms
+ * after its grant). It costs about 150 ms of budget once per run.
  */
 const makeBucket = (limit: number, minCapacity: number, minMargin: number, full = false): Bucket => {
   const capacity = Math.max(limit / 60, minCapacity)
-  const margin = full ? 0 : Math.min(capacity, Math.max(minMargin, capacity * 0.05))
+  const margin = full ? 0 : Math.min(capacity, Math.max(minMargin, capacity * 0.15))
   return { limit, capacity, perMs: limit / 60_000, level: capacity - margin }
 }
 
@@ -246,7 +247,13 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
       configuredRpm !== undefined ? "configured" : discover ? "discovered" : "unknown"
     let tpmSource: AdmissionState["tpmSource"] = configuredTpm !== undefined ? "configured" : "unknown"
     let requests: Bucket | undefined =
-      configuredRpm !== undefined ? makeBucket(configuredRpm, 1, 1, startFull) : discover ? makeBucket(startRpm, 1, 1, startFull) : undefined
+      configuredRpm !== undefined
+        ? makeBucket(configuredRpm, 1, 1, startFull)
+        : // The discovery rate is a guess far below any real limit: a margin of one request on it would
+          // only hold the first call back a whole second.
+          discover
+          ? makeBucket(startRpm, 1, 1, true)
+          : undefined
     let tokens: Bucket | undefined = configuredTpm !== undefined ? makeBucket(configuredTpm, 0, 0, startFull) : undefined
     /** The rate a 429 last came at, while discovering; undefined before the first. */
     let ceiling: number | undefined
@@ -262,10 +269,17 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
     const wake = yield* Queue.sliding<void>(1)
     const poke = Queue.offer(wake, undefined)
 
+    /**
+     * Until the first call arrives, time refills nothing: the start margin (see `makeBucket`) is for
+     * the first calls, and a host that builds its layers, records its items and claims them before
+     * calling (Pipeline.run: 0.1–1 s) would otherwise have refilled it away by then.
+     */
+    let called = startFull
     const refill = (now: number): void => {
       if (now <= last) return
       const dt = now - last
       last = now
+      if (!called) return
       if (requests !== undefined) requests.level = Math.min(requests.capacity, requests.level + dt * requests.perMs)
       if (tokens !== undefined) tokens.level = Math.min(tokens.capacity, tokens.level + dt * tokens.perMs)
     }
@@ -433,6 +447,7 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
       return Effect.clockWith((clock) => {
         const now = clock.unsafeCurrentTimeMillis()
         refill(now)
+        called = true
         const invalid = tooLarge(r, t)
         if (invalid !== undefined) return Effect.fail(invalid)
         if (live === 0 && now >= pausedUntil) {

@@ -459,10 +459,15 @@ export const run = (
 
     // ---- claiming --------------------------------------------------------------------------------
 
-    /** How many items to keep leased: everyone busy, plus about 50 ms of work ahead (at least one each). */
+    /** The claimer waits until at least this many can be claimed, so claims are not one-by-one. */
+    const minBatch = Math.max(1, Math.floor(concurrency / 4))
+    /**
+     * How many items to keep leased: everyone busy, plus about 50 ms of work ahead, and never less
+     * ahead than one claim batch, or the inbox runs dry while the claimer waits for a batch's worth.
+     */
     const target = Effect.map(Ref.get(meanItemMs), (m) => {
       const ahead = m === undefined ? concurrency : Math.ceil((concurrency * 50) / Math.max(m, 0.001))
-      return concurrency + Math.min(MAX_BATCH, Math.max(1, ahead))
+      return concurrency + Math.min(MAX_BATCH, Math.max(minBatch, ahead))
     })
 
     const waitForSignal = Effect.raceFirst(Queue.take(signal), Effect.sleep(Duration.millis(pollMs)))
@@ -493,7 +498,6 @@ export const run = (
           continue
         }
         const want = (yield* target) - (yield* Ref.get(leased))
-        const minBatch = Math.max(1, Math.floor(concurrency / 4))
         if (want < minBatch) {
           yield* waitForSignal
           continue

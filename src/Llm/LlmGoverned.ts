@@ -9,7 +9,8 @@
  * 5. the call. Success: settle admission with `usage.totalTokens`, resync from the headers, charge
  *    the actual cost, store the answer. `RateLimited`: pause admission for everyone until
  *    `retry-after` (and resync), refund, fail again so the engine retries without spending an attempt.
- *    `Transient` / `Invalid`: refund and fail again.
+ *    `Transient` / `Invalid`: refund and fail again; a 500 (the upstream failed after admitting and
+ *    counting the call) settles admission with the prompt tokens instead of refunding them.
  *
  * OpenAI (and the simulator) answer a request larger than the token limit could ever admit with a
  * 429 "Request too large" and no `retry-after`: waiting would never help, so it becomes
@@ -97,7 +98,15 @@ export const make = (options: Options = {}): Effect.Effect<Llm["Type"], never, R
             yield* admission.pause(rateLimited.retryAfterMs, ticket)
             if (rateLimited.rateLimit !== undefined) yield* admission.resync(rateLimited.rateLimit)
           }
-          yield* admission.refund(ticket)
+          // A 500 is the upstream failing while processing: it admitted the call and counted its prompt
+          // (the simulator does). Giving the prompt back too would leave our bucket above the upstream's
+          // until the next answer's headers, and a call admitted meanwhile at the margin earns a 429.
+          // 502/503/504 come from a gateway or an overloaded front, before anything is counted.
+          if (Option.isSome(failure) && failure.value._tag === "Transient" && failure.value.status === 500) {
+            yield* admission.settle(ticket, prompt)
+          } else {
+            yield* admission.refund(ticket)
+          }
           yield* budget.release(hold)
           if (tooLarge) {
             return yield* new Invalid({ reason: "TooLarge", status: 429, message: rateLimited.message })
