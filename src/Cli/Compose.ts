@@ -4,7 +4,6 @@
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql"
-import * as PgClient from "@effect/sql-pg/PgClient"
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
 import * as RunConfig from "../Domain/RunConfig.js"
 import * as Admission from "../Engine/Admission.js"
@@ -22,7 +21,6 @@ import { stages } from "../Stages/FromConfig.js"
 import * as PerRun from "../Stages/PerRun.js"
 import * as Persister from "../Stages/Persister.js"
 import { Processor } from "../Stages/Processor.js"
-import * as PgStore from "../Store/PgStore.js"
 import * as SqliteStore from "../Store/SqliteStore.js"
 import { Store, type StoreError } from "../Store/Store.js"
 
@@ -81,9 +79,12 @@ const pgPassword = Config.option(Config.redacted("PGPASSWORD"))
 export const store = (db: string): Layer.Layer<Store, StoreError> =>
   isPostgres(db)
     ? Layer.unwrapEffect(
-        Effect.map(Effect.orDie(pgPassword), (password) =>
-          PgStore.layer({ url: Redacted.make(db), password: Option.getOrUndefined(password) })
-        )
+        Effect.gen(function* () {
+          const password = yield* Effect.orDie(pgPassword)
+          // Loaded only for a PostgreSQL URL: the driver costs every SQLite run memory and start time.
+          const PgStore = yield* Effect.promise(() => import("../Store/PgStore.js"))
+          return PgStore.layer({ url: Redacted.make(db), password: Option.getOrUndefined(password) })
+        })
       )
     : SqliteStore.layer({ filename: db })
 
@@ -126,6 +127,7 @@ export const llm = (
     Effect.gen(function* () {
       yield* Store
       if (!isPostgres(options.db)) return ResponseCache.layerSqlite({ filename: options.db })
+      const PgClient = yield* Effect.promise(() => import("@effect/sql-pg/PgClient"))
       const client = yield* Effect.serviceOption(PgClient.PgClient)
       if (Option.isNone(client))
         return yield* Effect.dieMessage("the response cache needs the PostgreSQL store's client: provide `store(db)`")

@@ -8,9 +8,9 @@
 import { Command } from "@effect/cli"
 import { Context, Effect, Either, Layer, Option, Redacted } from "effect"
 import { defaultAttemptOptions } from "../Engine/Attempt.js"
-import { isLoopback } from "../Http/Auth.js"
-import * as ImapLoop from "../Http/ImapLoop.js"
-import * as Service from "../Http/Service.js"
+import type * as ImapLoop from "../Http/ImapLoop.js"
+import * as ImapUrl from "../Http/ImapUrl.js"
+import { isLoopback } from "../Http/Loopback.js"
 import { failure, interruption, usage } from "./CliError.js"
 import * as Compose from "./Compose.js"
 import * as Flags from "./Flags.js"
@@ -100,7 +100,7 @@ export const command = Command.make(
       if (Option.isSome(o.imap)) {
         const password = yield* Effect.orDie(Flags.imapPassword)
         if (Option.isNone(password)) return yield* usage("sluice: --imap needs the password in IMAP_PASSWORD")
-        const parsed = ImapLoop.parseUrl(o.imap.value, password.value)
+        const parsed = ImapUrl.parseUrl(o.imap.value, password.value)
         if (Either.isLeft(parsed)) return yield* usage(`sluice: ${parsed.left}`)
         imap = parsed.right
       }
@@ -116,6 +116,8 @@ export const command = Command.make(
         budgetUsd: Option.getOrUndefined(o.budget),
         prices
       }
+      // Loaded here, not at start: the HTTP API and the IMAP client cost the other commands ~30 MB and 0.3 s.
+      const Service = yield* Effect.promise(() => import("../Http/Service.js"))
       const service = Service.layer({
         host: o.host,
         port: o.port,
@@ -147,7 +149,7 @@ export const command = Command.make(
         Effect.gen(function* () {
           const running = Context.get(yield* Layer.build(service), Service.Service)
           yield* say(
-            `listening on ${running.url} (dashboard ${running.url}/, docs ${running.url}/docs); db ${Compose.describeDb(o.db)}, concurrency ${o.concurrency}, token ${token === undefined ? "not set" : "required"}${watch === undefined ? "" : `, watching ${watch}`}${imap === undefined ? "" : `, polling ${ImapLoop.describe(imap)} into run ${o.inboxRun}`}`
+            `listening on ${running.url} (dashboard ${running.url}/, docs ${running.url}/docs); db ${Compose.describeDb(o.db)}, concurrency ${o.concurrency}, token ${token === undefined ? "not set" : "required"}${watch === undefined ? "" : `, watching ${watch}`}${imap === undefined ? "" : `, polling ${ImapUrl.describe(imap)} into run ${o.inboxRun}`}`
           )
           return yield* Effect.never.pipe(
             Effect.onInterrupt(() =>

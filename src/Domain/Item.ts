@@ -39,6 +39,8 @@ export type SourceRecord =
       /** The record's position in the source when the source has a stable order (a file), for resumable seqs. */
       readonly ordinal?: number | undefined
       readonly line?: number | undefined
+      /** The payload's JSON text as read, when the source has it: stored as it is, not serialized again. */
+      readonly json?: string | undefined
     }
   | {
       readonly _tag: "Malformed"
@@ -50,12 +52,13 @@ export type SourceRecord =
 
 /** @since 0.1.0 */
 export const SourceRecord = {
-  record: (key: string, payload: unknown, ordinal?: number, line?: number): SourceRecord => ({
+  record: (key: string, payload: unknown, ordinal?: number, line?: number, json?: string): SourceRecord => ({
     _tag: "Record",
     key,
     payload,
     ordinal,
-    line
+    line,
+    json
   }),
   malformed: (key: string, line: number, message: string, ordinal?: number): SourceRecord => ({
     _tag: "Malformed",

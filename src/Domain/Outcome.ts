@@ -47,6 +47,14 @@ export const failed = (tag: string, message: string, attempts: number): Outcome 
 })
 
 /**
+ * A completed item's output as stored and written: the text `JSON.stringify` makes (`null` for
+ * nothing). Every store keeps exactly this text, so output read back is byte for byte what was written.
+ *
+ * @since 0.1.0
+ */
+export const outputJson = (output: unknown): string => JSON.stringify(output === undefined ? null : output) ?? "null"
+
+/**
  * The status an outcome leaves in the store and in the output file.
  *
  * @since 0.1.0

@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import * as fs from "node:fs"
 import { Store, StoreError, type ResultRow } from "../Store/Store.js"
 
@@ -49,10 +49,21 @@ const writeError = (file: string, cause: unknown) =>
  * @since 0.1.0
  */
 export interface Follower {
+  /** Reads the store past the written prefix and writes what has finished. */
   readonly advance: Effect.Effect<void, StoreError>
+  /**
+   * Rows just committed, in any order: lines that continue the written prefix are written at once,
+   * without reading the store; the rest wait (a bounded buffer) for the items before them. When the
+   * prefix stalls (an item recorded failed, a gap), the store is read, at most every 50 ms.
+   */
+  readonly offer: (rows: ReadonlyArray<ResultRow>) => Effect.Effect<void, StoreError>
   /** Items written so far. */
   readonly written: Effect.Effect<number>
 }
+
+/** Lines held for items that finished ahead of earlier ones; past this the store is read instead. */
+const BUFFER_MAX = 8192
+const STALL_READ_MS = 50
 
 /**
  * Opens (truncates) `file` and follows `run`. The file is closed with the scope.
@@ -95,11 +106,43 @@ export const follow = (run: string, file: string) =>
         page = Math.min(PAGE, page * 2)
       }
     })
-    // The follower loop and a final catch-up may both call `advance`; two reads from the same
-    // `afterSeq` would write the same lines twice.
+    /** Lines of committed items past the written prefix, by seq. */
+    const held = new Map<number, string>()
+    let lastRead = 0
+    /** Writes the held lines that continue the prefix (seqs are dense within a run). */
+    const drain = Effect.suspend(() => {
+      let text = ""
+      for (let next = held.get(afterSeq + 1); next !== undefined; next = held.get(afterSeq + 1)) {
+        held.delete(afterSeq + 1)
+        text += next
+        afterSeq++
+        written++
+      }
+      return text.length === 0 ? Effect.void : Effect.try({ try: () => void fs.writeSync(fd, text), catch: (e) => writeError(file, e) })
+    })
+    const readStore = Effect.gen(function* () {
+      lastRead = yield* Clock.currentTimeMillis
+      yield* step
+      for (const seq of held.keys()) if (seq <= afterSeq) held.delete(seq)
+      yield* drain
+    })
+    const offer = (rows: ReadonlyArray<ResultRow>) =>
+      Effect.gen(function* () {
+        for (const r of rows) if (r.seq > afterSeq) held.set(r.seq, line(r))
+        yield* drain
+        if (held.size === 0) return
+        if (held.size > BUFFER_MAX || (yield* Clock.currentTimeMillis) - lastRead >= STALL_READ_MS) yield* readStore
+        // A long stall (a slow item far behind): the store holds every line, so the memory need not.
+        if (held.size > BUFFER_MAX) held.clear()
+      })
+    // The committer, a periodic catch-up and the final one all write: one at a time, or two reads from
+    // the same `afterSeq` would write the same lines twice.
     const lock = yield* Effect.makeSemaphore(1)
-    const advance = lock.withPermits(1)(step)
-    return { advance, written: Effect.sync(() => written) } satisfies Follower
+    return {
+      advance: lock.withPermits(1)(readStore),
+      offer: (rows) => lock.withPermits(1)(offer(rows)),
+      written: Effect.sync(() => written)
+    } satisfies Follower
   })
 
 /**

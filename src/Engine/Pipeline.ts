@@ -101,7 +101,12 @@ export const run = (
             if (result.alreadyCompleted.length > 0) yield* fetcher.ack(result.alreadyCompleted)
           })
         const fetch = fetcher.records.pipe(
-          Stream.groupedWithin(options.recordBatch ?? 1000, "100 millis"),
+          // A live source may pause between records: batches go out after 100 ms at most. A finite one
+          // is read as fast as it is recorded, so plain rechunking serves it without a timer per record.
+          (records) =>
+            fetcher.live === true
+              ? Stream.groupedWithin(records, options.recordBatch ?? 1000, "100 millis")
+              : Stream.chunks(Stream.rechunk(records, options.recordBatch ?? 1000)),
           Stream.mapEffect(record),
           Stream.runDrain,
           Effect.zipRight(store.markFetched(id)),
@@ -122,14 +127,14 @@ export const run = (
       }
 
       let follower: OrderedOutput.Follower | undefined
-      const outputSignal = yield* Queue.sliding<void>(1)
       if (options.output !== undefined) {
         follower = yield* OrderedOutput.follow(id, options.output)
         const f = follower
-        // Commits arrive many times a second; follow them in steps of at least 50 ms.
-        yield* Effect.forkScoped(
-          Effect.forever(Queue.take(outputSignal).pipe(Effect.zipRight(f.advance), Effect.zipRight(Effect.sleep("50 millis"))))
-        )
+        // What a previous session finished, first; then the committer hands over each commit's rows,
+        // and a read of the store now and then catches what no commit of ours carried (another
+        // worker's items, lines recorded as failed).
+        yield* f.advance
+        yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep("1 second"), f.advance)))
       }
       const catchUp = follower === undefined ? Effect.void : follower.advance
 
@@ -144,7 +149,7 @@ export const run = (
         leaseMs: options.leaseMs,
         drainTimeout: options.drainTimeout,
         onCommitted: fetcher.ack,
-        onCommit: Queue.offer(outputSignal, undefined)
+        onOutcomes: follower?.offer
       }).pipe(
         Effect.onInterrupt(() =>
           Effect.gen(function* () {

@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Fiber, Option, Queue, Ref, Scope, Exit } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber, Option, Queue, Ref, Scope } from "effect"
 import type { StageError } from "../Domain/Errors.js"
 import type { Item } from "../Domain/Item.js"
 import * as Outcome from "../Domain/Outcome.js"
@@ -19,7 +19,7 @@ import { Persister } from "../Stages/Persister.js"
 import { Processor, type Usage } from "../Stages/Processor.js"
 import { isSynchronous } from "../Stages/Synchronous.js"
 import * as UsageModule from "../Stages/Usage.js"
-import { Store, type Completion, type Release, type StoreError } from "../Store/Store.js"
+import { Store, type Completion, type Release, type ResultRow, type StoreError } from "../Store/Store.js"
 import * as Tracing from "../Telemetry/Tracing.js"
 import {
   attempt,
@@ -64,8 +64,11 @@ export interface WorkerOptions {
   readonly drainTimeout?: Duration.DurationInput | undefined
   /** Called after outcomes are durably stored, with the completed items (acknowledge the source). */
   readonly onCommitted?: ((items: ReadonlyArray<Item>) => Effect.Effect<void, StageError>) | undefined
-  /** Called after every group commit (the ordered output follows the store with this). */
-  readonly onCommit?: Effect.Effect<void> | undefined
+  /**
+   * Called after every group commit with the result rows it wrote (any order): the ordered output
+   * writes them without reading them back.
+   */
+  readonly onOutcomes?: ((rows: ReadonlyArray<ResultRow>) => Effect.Effect<void, StoreError>) | undefined
 }
 
 /**
@@ -84,6 +87,10 @@ type Finished = (
   /** Whether this item holds an `uncommitted` permit, returned once its outcome is stored. */
   permit?: boolean
 }
+
+/** An effect that is already an Exit (it has finished), as that Exit; else undefined. */
+const ready = <A, E>(effect: Effect.Effect<A, E>): Exit.Exit<A, E> | undefined =>
+  Exit.isExit(effect) ? (effect as Exit.Exit<A, E>) : undefined
 
 interface SyncResult {
   readonly outcome: Outcome.Outcome
@@ -273,7 +280,33 @@ export const run = (
         const startedAt = yield* Clock.currentTimeMillis
         const out: Array<Finished> = []
         const stats = { retries: 0, rateLimitHits: 0, pausedMs: 0, ms: 0 }
+        const done = (item: Item, outcome: Outcome.Outcome, route: string | undefined, usage: Usage | undefined) =>
+          out.push({
+            _tag: "Done",
+            item,
+            completion: { run: item.run, seq: item.seq, owner, outcome, attempts: 1, route, startedAt, finishedAt: startedAt },
+            usage,
+            stats
+          })
         for (const item of items) {
+          // An Exit is an Effect that has already finished: a stage that answers with one (as
+          // `Effect.succeed` does) is read directly, without a step of the fiber per stage.
+          const routed = ready(classifier.classify(item))
+          if (routed !== undefined && Exit.isSuccess(routed)) {
+            const route = routed.value
+            if (route._tag === "Skip") {
+              done(item, Outcome.skipped(route.reason), undefined, route.usage)
+              continue
+            }
+            const processed = ready(processor.process(item, route))
+            if (processed !== undefined && Exit.isSuccess(processed)) {
+              const persisted = ready(persister.persist(item, processed.value.output))
+              if (persisted !== undefined && Exit.isSuccess(persisted)) {
+                done(item, Outcome.completed(processed.value.output), route.label, UsageModule.combine(route.usage, processed.value.usage))
+                continue
+              }
+            }
+          }
           const quick = yield* Effect.either(
             Effect.flatMap(
               classifier.classify(item),
@@ -294,13 +327,7 @@ export const run = (
             continue
           }
           const r = quick.right
-          out.push({
-            _tag: "Done",
-            item,
-            completion: { run: item.run, seq: item.seq, owner, outcome: r.outcome, attempts: 1, route: r.route, startedAt, finishedAt: startedAt },
-            usage: r.usage,
-            stats
-          })
+          done(item, r.outcome, r.route, r.usage)
         }
         return out
       })
@@ -426,7 +453,24 @@ export const run = (
         const permits = batch.filter((f) => f.permit === true).length
         if (permits > 0) yield* uncommitted.release(permits)
         yield* Ref.update(leased, (n) => n - batch.length)
-        if (options.onCommit !== undefined) yield* options.onCommit
+        if (options.onOutcomes !== undefined) {
+          const rows: Array<ResultRow> = []
+          for (let i = 0; i < doneItems.length; i++) {
+            if (!written[i]) continue
+            const { completion: c, item } = doneItems[i]!
+            const o = c.outcome
+            rows.push({
+              seq: item.seq,
+              key: item.key,
+              status: Outcome.status(o),
+              outputJson: o._tag === "Completed" ? Outcome.outputJson(o.output) : null,
+              errorTag: o._tag === "Failed" ? o.tag : null,
+              errorMessage: o._tag === "Failed" ? o.message : o._tag === "Skipped" ? o.reason : null,
+              attempts: item.attempts + c.attempts
+            })
+          }
+          if (rows.length > 0) yield* options.onOutcomes(rows)
+        }
         yield* Queue.offer(signal, undefined)
       })
 

@@ -26,7 +26,7 @@ export const records = (file: string): Stream.Stream<SourceRecord, StageError> =
         const n = ordinal++
         try {
           const payload: unknown = JSON.parse(text)
-          return SourceRecord.record(keyOf(payload, line), payload, n, line)
+          return SourceRecord.record(keyOf(payload, line), payload, n, line, text)
         } catch (e) {
           return SourceRecord.malformed(String(line), line, `not valid JSON (${(e as Error).message})`, n)
         }

@@ -14,6 +14,7 @@ import * as Migrator from "@effect/sql/Migrator"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { Clock, Config, Duration, Effect, Layer, Option, Redacted, type ConfigError } from "effect"
 import type { Item, SourceRecord } from "../Domain/Item.js"
+import { outputJson } from "../Domain/Outcome.js"
 import { emptyCounts, type RunCounts, type RunMetrics } from "../Domain/Run.js"
 import { DEFAULT_SCHEMA, isSchemaName, LATEST, MIGRATIONS_TABLE, migrations } from "./PgMigrations.js"
 import {
@@ -590,7 +591,7 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
                 ? [r.key, null, r.line, `line ${r.line}: ${r.message}`]
                 : dup
                   ? [`${r.key}#${at}`, null, r.line ?? null, `line ${r.line ?? at + 1}: duplicate key "${r.key}"`]
-                  : [r.key, JSON.stringify(r.payload === undefined ? null : r.payload), r.line ?? null, null]
+                  : [r.key, r.json ?? JSON.stringify(r.payload === undefined ? null : r.payload), r.line ?? null, null]
             push(rows, at, ...row)
             if (isOrdered) push(ordered, at, ...row)
           }
@@ -703,7 +704,7 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
           cols.seq.push(c.seq)
           cols.owner.push(c.owner)
           cols.status.push(o._tag === "Completed" ? "completed" : o._tag === "Skipped" ? "skipped" : "failed")
-          cols.output.push(o._tag === "Completed" ? JSON.stringify(o.output === undefined ? null : o.output) : null)
+          cols.output.push(o._tag === "Completed" ? outputJson(o.output) : null)
           cols.tag.push(o._tag === "Failed" ? o.tag : null)
           cols.message.push(o._tag === "Skipped" ? o.reason : o._tag === "Failed" ? o.message : null)
           cols.attempts.push(c.attempts)

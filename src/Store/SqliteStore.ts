@@ -14,6 +14,7 @@ import { Effect, Layer, Option, Schedule, Scope, Clock } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Item, SourceRecord } from "../Domain/Item.js"
+import { outputJson } from "../Domain/Outcome.js"
 import { emptyCounts, type RunCounts, type RunMetrics } from "../Domain/Run.js"
 import { LATEST, MIGRATIONS_TABLE, migrations, SEQ_SPAN } from "./SqliteMigrations.js"
 import {
@@ -159,21 +160,29 @@ const toRunInfo = (r: RunRow): RunInfo => ({
 // expired leases, which reads every finished row on every claim. The expired half sorts its (few)
 // rows by id itself: the index yields them by expiry, and a LIMIT taken in that order would hand out
 // a later seq before an earlier one.
-const claimSql = (byRuns: boolean) => {
+const claimSql = (byRuns: boolean, expired: boolean) => {
   const runs = byRuns ? " AND rid IN (SELECT value FROM json_each(?))" : ""
-  return `UPDATE items SET status = 'processing', lease_owner = ?, lease_expires = ?,
-  deliveries = deliveries + 1, started_at = COALESCE(started_at, ?)
-WHERE id IN (
-  SELECT id FROM (
-    SELECT id FROM (SELECT id FROM items INDEXED BY items_pending WHERE status = 'pending' AND id >= ? AND id < ? AND not_before <= ?${runs} ORDER BY id LIMIT ?)
+  const pending = `SELECT id FROM items INDEXED BY items_pending WHERE status = 'pending' AND id >= ? AND id < ? AND not_before <= ?${runs} ORDER BY id LIMIT ?`
+  const candidates = expired
+    ? `SELECT id FROM (
+    SELECT id FROM (${pending})
     UNION ALL
     SELECT id FROM (SELECT id FROM items INDEXED BY items_leased WHERE status = 'processing' AND lease_expires < ? AND id >= ? AND id < ?${runs} ORDER BY id LIMIT ?)
-  ) ORDER BY id LIMIT ?
-)
+  ) ORDER BY id LIMIT ?`
+    : pending
+  return `UPDATE items SET status = 'processing', lease_owner = ?, lease_expires = ?,
+  deliveries = deliveries + 1, started_at = COALESCE(started_at, ?)
+WHERE id IN (${candidates})
 RETURNING id, rid, seq, key, payload, deliveries, attempts`
 }
-const CLAIM_SQL = claimSql(false)
-const CLAIM_RUNS_SQL = claimSql(true)
+const CLAIM_SQL = claimSql(false, false)
+const CLAIM_RUNS_SQL = claimSql(true, false)
+const CLAIM_EXPIRED_SQL = claimSql(false, true)
+const CLAIM_EXPIRED_RUNS_SQL = claimSql(true, true)
+
+// Whether any lease has expired (crash recovery): one step into a small index. Most claims find none
+// and use the plain statement, without the union.
+const ANY_EXPIRED_SQL = `SELECT 1 AS x FROM items INDEXED BY items_leased WHERE status = 'processing' AND lease_expires < ? LIMIT 1`
 
 // Batches travel as one JSON array of positional rows: one statement per batch, and positions parse
 // faster than named fields.
@@ -192,6 +201,21 @@ FROM json_each(?) AS j
 WHERE items.id = j.value ->> 0 AND items.status = 'processing' AND items.lease_owner = j.value ->> 1
 RETURNING items.id`
 
+// The common case, completed items of one owner: [id, output as JSON text, attempts, route, finished at].
+// Fewer fields per row, and the output is stored as the text JSON.stringify made (as PgStore does),
+// so what the ordered output writes from memory is byte for byte what it would read back.
+const COMPLETE_DONE_SQL = `UPDATE items SET
+  status = 'completed',
+  result = j.value ->> 1,
+  attempts = items.attempts + (j.value ->> 2),
+  route = j.value ->> 3,
+  finished_at = j.value ->> 4,
+  lease_owner = NULL,
+  lease_expires = NULL
+FROM json_each(?) AS j
+WHERE items.id = j.value ->> 0 AND items.status = 'processing' AND items.lease_owner = ?
+RETURNING items.id`
+
 // Release row: [id, owner, not before, attempts].
 const RELEASE_SQL = `UPDATE items SET
   status = 'pending',
@@ -202,10 +226,10 @@ const RELEASE_SQL = `UPDATE items SET
 FROM json_each(?) AS j
 WHERE items.id = j.value ->> 0 AND items.status = 'processing' AND items.lease_owner = j.value ->> 1`
 
-// Record row: [seq, key, payload, line, error]. A row with an error is stored already failed.
+// Record row: [seq, key, payload as JSON text, line, error]. A row with an error is stored already failed.
 const RECORD_SQL = `INSERT INTO items (id, rid, seq, key, payload, line, status, error_tag, error_message, created_at, finished_at)
 SELECT ? + (j.value ->> 0), ?, j.value ->> 0, j.value ->> 1,
-  CASE WHEN j.value ->> 4 IS NULL THEN j.value -> 2 END,
+  CASE WHEN j.value ->> 4 IS NULL THEN j.value ->> 2 END,
   j.value ->> 3,
   CASE WHEN j.value ->> 4 IS NULL THEN 'pending' ELSE 'failed' END,
   CASE WHEN j.value ->> 4 IS NULL THEN NULL ELSE 'Invalid' END,
@@ -453,7 +477,7 @@ export const make = (
                     ? [s, r.key, null, r.line, `line ${r.line}: ${r.message}`]
                     : dup
                       ? [s, `${r.key}#${s}`, null, r.line ?? null, `line ${r.line ?? s + 1}: duplicate key "${r.key}"`]
-                      : [s, r.key, r.payload === undefined ? null : r.payload, r.line ?? null, null]
+                      : [s, r.key, r.json ?? JSON.stringify(r.payload === undefined ? null : r.payload), r.line ?? null, null]
                 )
               }
               let inserted = 0
@@ -523,22 +547,26 @@ export const make = (
         }
         const now = yield* Clock.currentTimeMillis
         const half = (...p: Array<unknown>) => (rids === undefined ? p : [...p, rids])
+        const expired = (yield* sql.unsafe(ANY_EXPIRED_SQL, [now]).pipe(Effect.mapError(readError))).length > 0
         const rows = yield* sql
-          .unsafe<ItemRow>(rids === undefined ? CLAIM_SQL : CLAIM_RUNS_SQL, [
-            opts.owner,
-            now + opts.leaseMs,
-            now,
-            ...half(lo, hi, now),
-            opts.limit,
-            ...half(now, lo, hi),
-            opts.limit,
-            opts.limit
-          ])
+          .unsafe<ItemRow>(
+            expired
+              ? rids === undefined
+                ? CLAIM_EXPIRED_SQL
+                : CLAIM_EXPIRED_RUNS_SQL
+              : rids === undefined
+                ? CLAIM_SQL
+                : CLAIM_RUNS_SQL,
+            expired
+              ? [opts.owner, now + opts.leaseMs, now, ...half(lo, hi, now), opts.limit, ...half(now, lo, hi), opts.limit, opts.limit]
+              : [opts.owner, now + opts.leaseMs, now, ...half(lo, hi, now), opts.limit]
+          )
           .pipe(Effect.mapError(writeError))
         if (rows.length === 0) return []
         const sorted = [...rows].sort((a, b) => a.id - b.id)
         const items: Array<Item> = []
-        for (const r of sorted) items.push(toItem(yield* nameOf(r.rid), r))
+        // Run names are cached: an Effect step per item only for a run not seen before.
+        for (const r of sorted) items.push(toItem(names.get(r.rid) ?? (yield* nameOf(r.rid)), r))
         return items
       })
 
@@ -557,25 +585,41 @@ export const make = (
     const complete = (completions: ReadonlyArray<Completion>) =>
       Effect.gen(function* () {
         if (completions.length === 0) return []
-        const payload: Array<ReadonlyArray<unknown>> = []
+        const done = new Map<string, Array<ReadonlyArray<unknown>>>()
+        const other: Array<ReadonlyArray<unknown>> = []
         const ids: Array<number> = []
         for (const c of completions) {
-          const rid = yield* requireRid(c.run)
+          const rid = rids.get(c.run) ?? (yield* requireRid(c.run))
           const id = rid * SEQ_SPAN + c.seq
           ids.push(id)
           const o = c.outcome
-          payload.push(
-            o._tag === "Completed"
-              ? [id, c.owner, "completed", o.output === undefined ? null : o.output, null, null, c.attempts, c.route ?? null, c.finishedAt]
-              : o._tag === "Skipped"
+          if (o._tag === "Completed") {
+            let rows = done.get(c.owner)
+            if (rows === undefined) done.set(c.owner, (rows = []))
+            rows.push([id, outputJson(o.output), c.attempts, c.route ?? null, c.finishedAt])
+          } else {
+            other.push(
+              o._tag === "Skipped"
                 ? [id, c.owner, "skipped", null, null, o.reason, c.attempts, c.route ?? null, c.finishedAt]
                 : [id, c.owner, "failed", null, o.tag, o.message, c.attempts, c.route ?? null, c.finishedAt]
-          )
+            )
+          }
         }
-        const rows = yield* sql
-          .unsafe<{ id: number }>(COMPLETE_SQL, [JSON.stringify(payload)])
+        const written = new Set<number>()
+        yield* sql
+          .withTransaction(
+            Effect.gen(function* () {
+              for (const [owner, rows] of done) {
+                for (const r of yield* sql.unsafe<{ id: number }>(COMPLETE_DONE_SQL, [JSON.stringify(rows), owner])) {
+                  written.add(r.id)
+                }
+              }
+              if (other.length > 0) {
+                for (const r of yield* sql.unsafe<{ id: number }>(COMPLETE_SQL, [JSON.stringify(other)])) written.add(r.id)
+              }
+            })
+          )
           .pipe(Effect.mapError(writeError))
-        const written = new Set(rows.map((r) => r.id))
         return ids.map((id) => written.has(id))
       })
 
@@ -584,7 +628,7 @@ export const make = (
         if (releases.length === 0) return
         const payload: Array<ReadonlyArray<unknown>> = []
         for (const r of releases) {
-          const rid = yield* requireRid(r.run)
+          const rid = rids.get(r.run) ?? (yield* requireRid(r.run))
           payload.push([rid * SEQ_SPAN + r.seq, r.owner, r.notBefore, r.attempts])
         }
         yield* sql.unsafe(RELEASE_SQL, [JSON.stringify(payload)]).pipe(Effect.mapError(writeError))

@@ -20,6 +20,7 @@ import * as Model from "../../examples/inbox-service/model.js"
 import * as Inbox from "../../examples/inbox-service/program.js"
 import * as Dovecot from "../../examples/offer-desk/dovecot.js"
 import * as ImapLoop from "../../src/Http/ImapLoop.js"
+import * as ImapUrl from "../../src/Http/ImapUrl.js"
 import * as Simulator from "../../src/Simulator/Simulator.js"
 import { MIGRATIONS_TABLE } from "../../src/Store/SqliteMigrations.js"
 import * as SqliteStore from "../../src/Store/SqliteStore.js"
@@ -254,7 +255,7 @@ describe("Inbox service (real Dovecot, real processes, real time)", () => {
 
   it("parses --imap URLs and refuses a password in them", () => {
     const pw = Redacted.make("pw")
-    const ok = ImapLoop.parseUrl("imap://user%40corp@127.0.0.1:1143/Shared%20Inbox", pw)
+    const ok = ImapUrl.parseUrl("imap://user%40corp@127.0.0.1:1143/Shared%20Inbox", pw)
     expect(ok._tag).toBe("Right")
     if (ok._tag === "Right") {
       expect({ ...ok.right, password: undefined }).toEqual({
@@ -265,13 +266,13 @@ describe("Inbox service (real Dovecot, real processes, real time)", () => {
         password: undefined,
         mailbox: "Shared Inbox"
       })
-      expect(ImapLoop.describe(ok.right)).toBe("imap://user%40corp@127.0.0.1:1143/Shared%20Inbox")
+      expect(ImapUrl.describe(ok.right)).toBe("imap://user%40corp@127.0.0.1:1143/Shared%20Inbox")
     }
-    const tls = ImapLoop.parseUrl("imaps://me@mail.example.com", pw)
+    const tls = ImapUrl.parseUrl("imaps://me@mail.example.com", pw)
     expect(tls._tag === "Right" && [tls.right.port, tls.right.secure, tls.right.mailbox]).toEqual([993, true, "INBOX"])
-    expect(ImapLoop.parseUrl("imap://me:hunter2@host/INBOX", pw)._tag).toBe("Left")
-    expect(ImapLoop.parseUrl("http://me@host/INBOX", pw)._tag).toBe("Left")
-    expect(ImapLoop.parseUrl("imap://host/INBOX", pw)._tag).toBe("Left")
+    expect(ImapUrl.parseUrl("imap://me:hunter2@host/INBOX", pw)._tag).toBe("Left")
+    expect(ImapUrl.parseUrl("http://me@host/INBOX", pw)._tag).toBe("Left")
+    expect(ImapUrl.parseUrl("imap://host/INBOX", pw)._tag).toBe("Left")
   })
 
   // `fetchBatch` once took every answer of imapflow's `fetchAll` for a mail it asked for. When another session changes a flag during our FETCH, Dovecot
