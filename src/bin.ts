@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import * as v8 from "node:v8"
 import * as ValidationError from "@effect/cli/ValidationError"
 // Deep imports: the package barrels load every module they list (the platform-node one alone costs
 // about 30 MB and a quarter of a second), and a CLI start should pay only for what it runs.
@@ -13,6 +14,15 @@ import { Cause, Effect, Exit, Logger, LogLevel } from "effect"
 import { interruption } from "./Cli/CliError.js"
 import * as Main from "./Cli/Main.js"
 import * as Tracing from "./Telemetry/Tracing.js"
+
+// The CLI streams: after a full GC its heap holds ~30 MB whatever the input size, but V8's default
+// growth lets garbage pile up to about four times that before the next full GC. A fixed 20% growth
+// keeps resident memory flat (measured: 255 → 167 MB at 100,000 items) at no measurable throughput
+// cost; V8 reads this flag anew after every GC, so setting it at start-up is enough.
+v8.setFlagsFromString("--heap-growing-percent=20")
+// SLUICE_LOW_MEMORY=1 also keeps the young generation at its smallest: about 130 MB instead of 170 MB
+// resident on a large echo run, for about a quarter less throughput. Measured in BENCHMARKS.md.
+if (process.env["SLUICE_LOW_MEMORY"] === "1") v8.setFlagsFromString("--semi-space-growth-factor=1")
 
 const level = (process.env["SLUICE_LOG_LEVEL"] ?? "warning").toLowerCase()
 const minimum = LogLevel.allLevels.find((l) => l.label.toLowerCase() === level) ?? LogLevel.Warning

@@ -16,11 +16,11 @@ import * as OpenAi from "../Llm/OpenAi.js"
 import * as Pricing from "../Llm/Pricing.js"
 import * as ResponseCache from "../Llm/ResponseCache.js"
 import * as FileSource from "../Sources/FileSource.js"
-import { Classifier } from "../Stages/Classifier.js"
+import { Classifier, layerAll } from "../Stages/Classifier.js"
 import { stages } from "../Stages/FromConfig.js"
 import * as PerRun from "../Stages/PerRun.js"
 import * as Persister from "../Stages/Persister.js"
-import { Processor } from "../Stages/Processor.js"
+import { layerEcho, Processor } from "../Stages/Processor.js"
 import * as SqliteStore from "../Store/SqliteStore.js"
 import { Store, type StoreError } from "../Store/Store.js"
 
@@ -179,6 +179,24 @@ export const runLayer = (options: {
 }) =>
   Layer.mergeAll(runStages(options.config), FileSource.layer(options.input), Persister.layerStoreOnly, Progress.layer).pipe(
     Layer.provideMerge(llm(options.upstream, { db: options.db, run: options.run })),
+    Layer.provideMerge(store(options.db))
+  )
+
+/**
+ * Whether a run's stages ask a model (else no client, admission or cache connection is built).
+ *
+ * @since 0.1.0
+ */
+export const needsModel = (config: RunConfig.RunConfig): boolean =>
+  config.processor === "llm" || config.classify !== undefined
+
+/**
+ * Everything `sluice run` needs when no stage asks a model (`--processor echo`).
+ *
+ * @since 0.1.0
+ */
+export const runLayerNoModel = (options: { readonly db: string; readonly input: string }) =>
+  Layer.mergeAll(layerAll, layerEcho, FileSource.layer(options.input), Persister.layerStoreOnly, Progress.layer).pipe(
     Layer.provideMerge(store(options.db))
   )
 

@@ -152,7 +152,11 @@ export const command = Command.make("run", options, (o) =>
     yield* program.pipe(
       Effect.scoped,
       Tracing.withTraceContent(o.traceContent),
-      Effect.provide(Compose.runLayer({ db: o.db, input: o.input, run, config, upstream })),
+      Effect.provide(
+        Compose.needsModel(config)
+          ? Compose.runLayer({ db: o.db, input: o.input, run, config, upstream })
+          : Compose.runLayerNoModel({ db: o.db, input: o.input })
+      ),
       Effect.catchTag("StoreError", (e) => Effect.fail(failure(`sluice: ${e.message}`)))
     )
   })
