@@ -1,71 +1,18 @@
 #!/usr/bin/env node
 /**
- * The `sluice` executable: the CLI's entry point.
+ * The `sluice` executable. It sets V8's memory behaviour first, then loads the CLI: module imports
+ * are evaluated before a module's own code, so flags that shape the heap must come from here.
  *
  * @since 0.1.0
  */
 import * as v8 from "node:v8"
-import * as ValidationError from "@effect/cli/ValidationError"
-// Deep imports: the package barrels load every module they list (the platform-node one alone costs
-// about 30 MB and a quarter of a second), and a CLI start should pay only for what it runs.
-import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Exit, Logger, LogLevel } from "effect"
-import { interruption } from "./Cli/CliError.js"
-import * as Main from "./Cli/Main.js"
-import * as Tracing from "./Telemetry/Tracing.js"
 
 // The CLI streams: after a full GC its heap holds ~30 MB whatever the input size, but V8's default
 // growth lets garbage pile up to about four times that before the next full GC. A fixed 20% growth
-// keeps resident memory flat (measured: 255 → 167 MB at 100,000 items) at no measurable throughput
-// cost; V8 reads this flag anew after every GC, so setting it at start-up is enough.
+// keeps resident memory flat at no measurable throughput cost (measured in BENCHMARKS.md).
 v8.setFlagsFromString("--heap-growing-percent=20")
-// SLUICE_LOW_MEMORY=1 also keeps the young generation at its smallest: about 130 MB instead of 170 MB
-// resident on a large echo run, for about a quarter less throughput. Measured in BENCHMARKS.md.
+// SLUICE_LOW_MEMORY=1 also keeps the young generation at its smallest: less memory resident, for about
+// a quarter less throughput on an echo run.
 if (process.env["SLUICE_LOW_MEMORY"] === "1") v8.setFlagsFromString("--semi-space-growth-factor=1")
 
-const level = (process.env["SLUICE_LOG_LEVEL"] ?? "warning").toLowerCase()
-const minimum = LogLevel.allLevels.find((l) => l.label.toLowerCase() === level) ?? LogLevel.Warning
-
-Main.run(process.argv).pipe(
-  Effect.catchAll((error) =>
-    Effect.sync(() => {
-      if (ValidationError.isValidationError(error)) {
-        // @effect/cli has already printed what was wrong with the command line.
-        process.exitCode = 2
-      } else if (typeof error === "object" && error !== null && "_tag" in error && error._tag === "CliError") {
-        const e = error as unknown as { message: string; exitCode: number }
-        process.stderr.write(e.message + "\n")
-        process.exitCode = e.exitCode
-      } else {
-        process.stderr.write(`sluice: ${String((error as { message?: unknown })?.message ?? error)}\n`)
-        process.exitCode = 1
-      }
-    })
-  ),
-  Effect.catchAllDefect((defect) =>
-    Effect.sync(() => {
-      process.stderr.write(`sluice: unexpected failure: ${Cause.pretty(Cause.die(defect)).split("\n")[0]}\n`)
-      process.exitCode = 1
-    })
-  ),
-  Logger.withMinimumLogLevel(minimum),
-  Effect.provide(Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true, colors: "auto" }))),
-  Effect.provide(Tracing.layer),
-  Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({
-    disableErrorReporting: true,
-    // Interrupted by a signal: 130 (the shell's convention for Ctrl-C), unless the command treats a
-    // signal as its normal stop (a service).
-    teardown: (exit, onExit) =>
-      onExit(
-        Exit.isSuccess(exit)
-          ? Number(process.exitCode ?? 0)
-          : Cause.isInterruptedOnly(exit.cause)
-            ? interruption.isSuccess
-              ? 0
-              : 130
-            : 1
-      )
-  })
-)
+await import("./Cli/Entry.js")
