@@ -69,7 +69,8 @@ const runSluice = (dir: string, n: number, lowMemory: boolean): Promise<SluiceRu
       const wallMs = performance.now() - started
       for (const f of [db, `${db}-wal`, `${db}-shm`]) fs.rmSync(f, { force: true })
       const m = /finished in ([\d.]+) s: (\d+) completed/.exec(stderr)
-      if (code !== 0 || m === null || Number(m[2]) !== n) return reject(new Error(`sluice run failed (${code}): ${stderr}`))
+      if (code !== 0 || m === null || Number(m[2]) !== n)
+        return reject(new Error(`sluice run failed (${code}): ${stderr}`))
       const lines = fs.readFileSync(out, "utf8").split("\n").length - 1
       if (lines !== n) return reject(new Error(`expected ${n} output lines, found ${lines}`))
       resolve({ wallMs, engineMs: Number(m[1]) * 1000, rssMb: rss.kb / 1024 })
@@ -112,12 +113,17 @@ const ceiling = (dir: string, n: number) => {
 
 const main = async () => {
   if (!fs.existsSync(BIN)) throw new Error("build first: npm run build")
-  const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0)
+  const sizes = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((n) => n > 0)
   const ns = sizes.length > 0 ? sizes : [100_000, 1_000_000]
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-bench-queue-"))
   try {
     const ceil = median([ceiling(dir, 100_000), ceiling(dir, 100_000), ceiling(dir, 100_000)])
-    console.log(`ceiling: bare better-sqlite3 claim(256)/complete loop: ${Math.round(ceil).toLocaleString("en")} rows/s (median of 3, 100k rows)`)
+    console.log(
+      `ceiling: bare better-sqlite3 claim(256)/complete loop: ${Math.round(ceil).toLocaleString("en")} rows/s (median of 3, 100k rows)`
+    )
     for (const lowMemory of [false, true]) {
       for (const n of ns) {
         const runs: Array<SluiceRun> = []

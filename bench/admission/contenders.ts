@@ -77,7 +77,11 @@ const indices = (n: number) => Array.from({ length: n }, (_, i) => i)
 
 /** Every item at once: what the issue's first attempts did. */
 export const promiseAll = (ctx: Context): Promise<Result> =>
-  harness(ctx, (call) => Promise.all(indices(ctx.items.length).map(call)), () => {})
+  harness(
+    ctx,
+    (call) => Promise.all(indices(ctx.items.length).map(call)),
+    () => {}
+  )
 
 /** p-limit with the concurrency bound and nothing else. */
 export const pLimitRun = (ctx: Context): Promise<Result> => {
@@ -91,7 +95,11 @@ export const pLimitRun = (ctx: Context): Promise<Result> => {
 
 /** p-queue as its README advises for a rate limit: `intervalCap` per `interval`. */
 export const pQueueRun = (ctx: Context): Promise<Result> => {
-  const queue = new PQueue({ concurrency: CONCURRENCY, intervalCap: Math.max(1, Math.floor(ctx.rpm / 60)), interval: 1000 })
+  const queue = new PQueue({
+    concurrency: CONCURRENCY,
+    intervalCap: Math.max(1, Math.floor(ctx.rpm / 60)),
+    interval: 1000
+  })
   return harness(
     ctx,
     (call) => Promise.all(indices(ctx.items.length).map((i) => queue.add(() => call(i)))),

@@ -26,7 +26,10 @@ const mean = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0) / Math
 
 if (process.env["WARM"] === "1") {
   await sim.reset()
-  await sluiceRun({ url: sim.url, items: items.slice(0, 128), rpm: w.rpm, tpm: w.tpm, timeoutMs: 10_000 }, { limitsKnown: true })
+  await sluiceRun(
+    { url: sim.url, items: items.slice(0, 128), rpm: w.rpm, tpm: w.tpm, timeoutMs: 10_000 },
+    { limitsKnown: true }
+  )
 }
 for (let rep = 0; rep < repeats; rep++) {
   await sim.reset()
@@ -47,7 +50,8 @@ for (let rep = 0; rep < repeats; rep++) {
     void sim.stats().then((s) => {
       samples.push({ at, inProcess: p, atSimulator: s.inFlight, waiting })
       if (firstAt === undefined && s.received > 0) firstAt = at
-      if (s.rateLimited > seen429) at429.push(`${s.rateLimited - seen429} at +${((at - (firstAt ?? at)) / 1000).toFixed(2)} s`)
+      if (s.rateLimited > seen429)
+        at429.push(`${s.rateLimited - seen429} at +${((at - (firstAt ?? at)) / 1000).toFixed(2)} s`)
       seen429 = s.rateLimited
     })
   }, 50)
@@ -69,7 +73,9 @@ for (let rep = 0; rep < repeats; rep++) {
         claim: (o) => Effect.tap(s.claim(o), (xs) => Effect.sync(() => claims.push(xs.length))),
         complete: (cs) => {
           const started = performance.now()
-          return Effect.tap(s.complete(cs), () => Effect.sync(() => commits.push({ size: cs.length, ms: performance.now() - started })))
+          return Effect.tap(s.complete(cs), () =>
+            Effect.sync(() => commits.push({ size: cs.length, ms: performance.now() - started }))
+          )
         }
       })
     }

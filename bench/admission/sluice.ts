@@ -56,7 +56,8 @@ export const sluiceRun = (
     wrapStore === undefined ? sqlite : Layer.effect(Store, Effect.map(Store, wrapStore)).pipe(Layer.provide(sqlite))
   // Opened after the store, whose migrations make the cache table (as the CLI composes it).
   const cache = Layer.unwrapEffect(Effect.as(Store, ResponseCache.layerSqlite({ filename: db })))
-  const governed = options.cache === false ? LlmGoverned.layer({ cache: false }) : LlmGoverned.layer().pipe(Layer.provide(cache))
+  const governed =
+    options.cache === false ? LlmGoverned.layer({ cache: false }) : LlmGoverned.layer().pipe(Layer.provide(cache))
   const llm = governed.pipe(
     Layer.provide(OpenAi.layer({ baseUrl: ctx.url, apiKey: Redacted.make("sk-bench"), timeoutMs: 30_000 })),
     Layer.provideMerge(core)

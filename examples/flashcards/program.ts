@@ -7,7 +7,26 @@
  * The host program chooses every stage: this file is its one composition root.
  */
 import { Duration, Effect, Fiber, Layer, Option, type Redacted, Stream } from "effect"
-import { Admission, Attempt, Budget, CircuitBreaker, Classifier, Fetcher, Item, JsonlFile, LlmGoverned, OpenAi, Persister, Pipeline, Pricing, Progress, ResponseCache, SqliteStore, Store, type Run } from "sluice"
+import {
+  Admission,
+  Attempt,
+  Budget,
+  CircuitBreaker,
+  Classifier,
+  Fetcher,
+  Item,
+  JsonlFile,
+  LlmGoverned,
+  OpenAi,
+  Persister,
+  Pipeline,
+  Pricing,
+  Progress,
+  ResponseCache,
+  SqliteStore,
+  Store,
+  type Run
+} from "sluice"
 import * as FlashcardProcessor from "./processor.js"
 import * as Vocabulary from "./vocabulary.js"
 

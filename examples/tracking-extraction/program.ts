@@ -18,7 +18,28 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { SqlClient, type SqlError } from "@effect/sql"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { Effect, Layer, ParseResult, type Redacted, Schema } from "effect"
-import { Admission, Attempt, Budget, CircuitBreaker, Classifier, Errors, Llm, LlmGoverned, LlmProcessor, OpenAi, PagedHttp, Pipeline, Pricing, Processor, Progress, ResponseCache, SqlTablePersister, SqliteStore, Store, type Run } from "sluice"
+import {
+  Admission,
+  Attempt,
+  Budget,
+  CircuitBreaker,
+  Classifier,
+  Errors,
+  Llm,
+  LlmGoverned,
+  LlmProcessor,
+  OpenAi,
+  PagedHttp,
+  Pipeline,
+  Pricing,
+  Processor,
+  Progress,
+  ResponseCache,
+  SqlTablePersister,
+  SqliteStore,
+  Store,
+  type Run
+} from "sluice"
 import * as Model from "./model.js"
 
 // --- the helpdesk's API, as this client reads it ----------------------------------------------

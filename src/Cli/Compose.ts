@@ -109,8 +109,7 @@ export const llm = (
   upstream: Upstream,
   options: { readonly db: string; readonly run?: string | undefined }
 ): Layer.Layer<Llm | Admission.Admission | CircuitBreaker.CircuitBreaker | Pricing.Pricing, never, Store> => {
-  const pricing =
-    upstream.prices === undefined ? Pricing.layer() : Pricing.layerJson(upstream.prices).pipe(Layer.orDie)
+  const pricing = upstream.prices === undefined ? Pricing.layer() : Pricing.layerJson(upstream.prices).pipe(Layer.orDie)
   const budget = Layer.unwrapEffect(
     Effect.gen(function* () {
       const store = yield* Store
@@ -140,9 +139,7 @@ export const llm = (
     budget,
     pricing
   )
-  const governed = upstream.cache
-    ? LlmGoverned.layer().pipe(Layer.provide(cache))
-    : LlmGoverned.layer({ cache: false })
+  const governed = upstream.cache ? LlmGoverned.layer().pipe(Layer.provide(cache)) : LlmGoverned.layer({ cache: false })
   return governed.pipe(Layer.provide(openAi(upstream)), Layer.provideMerge(core))
 }
 
@@ -177,7 +174,12 @@ export const runLayer = (options: {
   readonly config: RunConfig.RunConfig
   readonly upstream: Upstream
 }) =>
-  Layer.mergeAll(runStages(options.config), FileSource.layer(options.input), Persister.layerStoreOnly, Progress.layer).pipe(
+  Layer.mergeAll(
+    runStages(options.config),
+    FileSource.layer(options.input),
+    Persister.layerStoreOnly,
+    Progress.layer
+  ).pipe(
     Layer.provideMerge(llm(options.upstream, { db: options.db, run: options.run })),
     Layer.provideMerge(store(options.db))
   )

@@ -26,7 +26,8 @@ export const command = Command.make(
   (o) =>
     Effect.gen(function* () {
       const store = yield* Store
-      if (Option.isNone(yield* store.getRun(o.run))) return yield* failure(`sluice: no run "${o.run}" in ${Compose.describeDb(o.db)}`)
+      if (Option.isNone(yield* store.getRun(o.run)))
+        return yield* failure(`sluice: no run "${o.run}" in ${Compose.describeDb(o.db)}`)
       const n = yield* OrderedOutput.exportToFile(o.run, o.out, Option.getOrUndefined(o.status))
       yield* Effect.sync(() => process.stderr.write(`sluice: wrote ${n} item(s) of run ${o.run} to ${o.out}\n`))
     }).pipe(

@@ -102,7 +102,9 @@ export const prices = Options.file("prices", { exists: "either" }).pipe(
 export const lease = Options.integer("lease").pipe(
   Options.withFallbackConfig(Config.integer("SLUICE_LEASE")),
   Options.withDefault(30),
-  Options.withDescription("Seconds a claim holds an item without a heartbeat; a crashed worker's items return after this")
+  Options.withDescription(
+    "Seconds a claim holds an item without a heartbeat; a crashed worker's items return after this"
+  )
 )
 
 /** `--budget <usd>` / `SLUICE_BUDGET_USD`: stop admitting work past this estimated spend. */
@@ -172,7 +174,9 @@ export const token = Config.redacted("SLUICE_TOKEN").pipe(
  */
 export const traceContent = Options.boolean("trace-content").pipe(
   Options.withFallbackConfig(Config.boolean("SLUICE_TRACE_CONTENT")),
-  Options.withDescription("Put each item's payload and answer (truncated) on its trace span; only with OTEL_EXPORTER_OTLP_ENDPOINT set")
+  Options.withDescription(
+    "Put each item's payload and answer (truncated) on its trace span; only with OTEL_EXPORTER_OTLP_ENDPOINT set"
+  )
 )
 
 /**

@@ -48,7 +48,10 @@ export const readable = (file: string, what: string) =>
       if (st.isDirectory()) throw new Error("it is a directory")
       fs.accessSync(file, fs.constants.R_OK)
     },
-    catch: (e) => usage(`sluice: cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`)
+    catch: (e) =>
+      usage(
+        `sluice: cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`
+      )
   })
 
 /** @since 0.1.0 */
@@ -69,12 +72,21 @@ export const readPrices = (file: Option.Option<string>) =>
 export const readPrompt = (file: Option.Option<string>) =>
   Option.match(file, {
     onNone: () => Effect.succeed(undefined),
-    onSome: (f) => Effect.zipRight(readable(f, "prompt file"), Effect.sync(() => fs.readFileSync(f, "utf8").trim()))
+    onSome: (f) =>
+      Effect.zipRight(
+        readable(f, "prompt file"),
+        Effect.sync(() => fs.readFileSync(f, "utf8").trim())
+      )
   })
 
 const options = {
-  input: Args.text({ name: "input.jsonl|input.csv" }).pipe(Args.withDescription("Items to process: JSONL or CSV with a header")),
-  out: Options.text("out").pipe(Options.optional, Options.withDescription("Results JSONL (default <input>.results.jsonl)")),
+  input: Args.text({ name: "input.jsonl|input.csv" }).pipe(
+    Args.withDescription("Items to process: JSONL or CSV with a header")
+  ),
+  out: Options.text("out").pipe(
+    Options.optional,
+    Options.withDescription("Results JSONL (default <input>.results.jsonl)")
+  ),
   db: Flags.db,
   baseUrl: Flags.baseUrl,
   model: Flags.model,
@@ -130,7 +142,11 @@ export const command = Command.make("run", options, (o) =>
         config,
         concurrency: o.concurrency,
         output,
-        attempt: { ...defaultAttemptOptions, maxAttempts: o.maxAttempts, attemptTimeout: `${o.attemptTimeout} seconds` },
+        attempt: {
+          ...defaultAttemptOptions,
+          maxAttempts: o.maxAttempts,
+          attemptTimeout: `${o.attemptTimeout} seconds`
+        },
         drainTimeout: `${o.drainTimeout} seconds`,
         leaseMs: o.lease * 1000
       }).pipe(
@@ -160,4 +176,6 @@ export const command = Command.make("run", options, (o) =>
       Effect.catchTag("StoreError", (e) => Effect.fail(failure(`sluice: ${e.message}`)))
     )
   })
-).pipe(Command.withDescription("Process a JSONL or CSV file through fetch → classify → process → persist; rerun to resume"))
+).pipe(
+  Command.withDescription("Process a JSONL or CSV file through fetch → classify → process → persist; rerun to resume")
+)

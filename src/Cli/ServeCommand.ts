@@ -14,6 +14,7 @@ import { isLoopback } from "../Http/Loopback.js"
 import { failure, interruption, usage } from "./CliError.js"
 import * as Compose from "./Compose.js"
 import * as Flags from "./Flags.js"
+import * as Tracing from "../Telemetry/Tracing.js"
 import { readPrices, readPrompt } from "./RunCommand.js"
 
 const UNITS: Record<string, number> = {
@@ -72,7 +73,8 @@ export const command = Command.make(
     lease: Flags.lease,
     imap: Flags.imap,
     imapPoll: Flags.imapPoll,
-    inboxRun: Flags.inboxRun
+    inboxRun: Flags.inboxRun,
+    traceContent: Flags.traceContent
   },
   (o) =>
     Effect.gen(function* () {
@@ -165,7 +167,8 @@ export const command = Command.make(
           StoreError: (e) => Effect.fail(failure(`sluice: ${e.message}`)),
           ServiceError: (e) =>
             Effect.fail(e.reason === "Insecure" ? usage(`sluice: ${e.message}`) : failure(`sluice: ${e.message}`))
-        })
+        }),
+        Tracing.withTraceContent(o.traceContent)
       )
     })
 ).pipe(

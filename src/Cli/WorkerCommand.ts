@@ -56,7 +56,11 @@ export const command = Command.make(
         // Only runs whose stages this worker can rebuild from their settings.
         runs: run === undefined ? Effect.provideService(PerRun.portableRuns, Store, store) : undefined,
         until: "idle",
-        attempt: { ...defaultAttemptOptions, maxAttempts: o.maxAttempts, attemptTimeout: `${o.attemptTimeout} seconds` },
+        attempt: {
+          ...defaultAttemptOptions,
+          maxAttempts: o.maxAttempts,
+          attemptTimeout: `${o.attemptTimeout} seconds`
+        },
         drainTimeout: `${o.drainTimeout} seconds`,
         leaseMs: o.lease * 1000
       })

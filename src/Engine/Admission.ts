@@ -202,7 +202,8 @@ const missingMs = (bucket: Bucket, cost: number): number => {
   return missing <= bucket.capacity * SLACK ? 0 : missing / bucket.perMs
 }
 
-const debit = (level: number, cost: number): number => (level - cost < 0 && cost <= level * (1 + SLACK) ? 0 : level - cost)
+const debit = (level: number, cost: number): number =>
+  level - cost < 0 && cost <= level * (1 + SLACK) ? 0 : level - cost
 
 class Ticket implements Reservation {
   settled = false
@@ -254,7 +255,8 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
           discover
           ? makeBucket(startRpm, 1, 1, true)
           : undefined
-    let tokens: Bucket | undefined = configuredTpm !== undefined ? makeBucket(configuredTpm, 0, 0, startFull) : undefined
+    let tokens: Bucket | undefined =
+      configuredTpm !== undefined ? makeBucket(configuredTpm, 0, 0, startFull) : undefined
     /** The rate a 429 last came at, while discovering; undefined before the first. */
     let ceiling: number | undefined
     let lastDecreaseAt = Number.NEGATIVE_INFINITY

@@ -114,13 +114,15 @@ export const attempt = <A>(
   stats: AttemptStats,
   timeout = true
 ): Effect.Effect<Attempted<A>> => {
-  const timed = !timeout ? call : call.pipe(
-    Effect.timeoutFail({
-      duration: options.attemptTimeout,
-      onTimeout: () =>
-        new Transient({ reason: "Timeout", message: `no answer within ${Duration.format(options.attemptTimeout)}` })
-    })
-  )
+  const timed = !timeout
+    ? call
+    : call.pipe(
+        Effect.timeoutFail({
+          duration: options.attemptTimeout,
+          onTimeout: () =>
+            new Transient({ reason: "Timeout", message: `no answer within ${Duration.format(options.attemptTimeout)}` })
+        })
+      )
   // The first try is the hot path: no schedule driver is built unless it fails.
   return Effect.flatMap(awaitGate(gate), (waited) => {
     stats.pausedMs += waited

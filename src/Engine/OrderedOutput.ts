@@ -118,7 +118,9 @@ export const follow = (run: string, file: string) =>
         afterSeq++
         written++
       }
-      return text.length === 0 ? Effect.void : Effect.try({ try: () => void fs.writeSync(fd, text), catch: (e) => writeError(file, e) })
+      return text.length === 0
+        ? Effect.void
+        : Effect.try({ try: () => void fs.writeSync(fd, text), catch: (e) => writeError(file, e) })
     })
     const readStore = Effect.gen(function* () {
       lastRead = yield* Clock.currentTimeMillis
@@ -151,7 +153,11 @@ export const follow = (run: string, file: string) =>
  *
  * @since 0.1.0
  */
-export const exportRun = (run: string, write: (chunk: string) => Effect.Effect<void, StoreError>, status?: ResultRow["status"]) =>
+export const exportRun = (
+  run: string,
+  write: (chunk: string) => Effect.Effect<void, StoreError>,
+  status?: ResultRow["status"]
+) =>
   Effect.gen(function* () {
     const store = yield* Store
     let afterSeq = -1

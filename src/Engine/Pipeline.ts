@@ -73,7 +73,12 @@ export const run = (
       const info = yield* store.openRun(id, options.config ?? {})
       yield* store.addMetrics(id, { concurrency })
       const initial = yield* store.counts(id)
-      yield* progress.update(id, (p) => ({ ...p, counts: initial, startedAt, sourceDone: info.fetchedAt !== null && fetcher.live !== true }))
+      yield* progress.update(id, (p) => ({
+        ...p,
+        counts: initial,
+        startedAt,
+        sourceDone: info.fetchedAt !== null && fetcher.live !== true
+      }))
 
       // A file read to its end is not read again; a live source is read every session.
       const readSource = info.fetchedAt === null || fetcher.live === true
@@ -118,7 +123,10 @@ export const run = (
           ),
           Effect.ensuring(
             Effect.zipRight(
-              Effect.zipRight(Ref.set(sourceDone, true), progress.update(id, (p) => ({ ...p, sourceDone: true }))),
+              Effect.zipRight(
+                Ref.set(sourceDone, true),
+                progress.update(id, (p) => ({ ...p, sourceDone: true }))
+              ),
               Queue.offer(wake, undefined)
             )
           )
@@ -185,4 +193,3 @@ export const layerDefaults: Layer.Layer<Classifier | Persister | Progress.Progre
   layerStoreOnly,
   Progress.layer
 )
-

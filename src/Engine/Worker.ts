@@ -81,8 +81,20 @@ export interface WorkerResult {
 }
 
 type Finished = (
-  | { readonly _tag: "Done"; readonly item: Item; readonly completion: Completion; readonly usage: Usage | undefined; readonly stats: ItemStats }
-  | { readonly _tag: "Release"; readonly item: Item; readonly release: Release; readonly stop: boolean; readonly stats: ItemStats }
+  | {
+      readonly _tag: "Done"
+      readonly item: Item
+      readonly completion: Completion
+      readonly usage: Usage | undefined
+      readonly stats: ItemStats
+    }
+  | {
+      readonly _tag: "Release"
+      readonly item: Item
+      readonly release: Release
+      readonly stop: boolean
+      readonly stats: ItemStats
+    }
 ) & {
   /** Whether this item holds an `uncommitted` permit, returned once its outcome is stored. */
   permit?: boolean
@@ -106,7 +118,6 @@ interface ItemStats {
 }
 
 const DEFAULT_LEASE_MS = 30_000
-const LINGER = Duration.millis(2)
 const METRICS_EVERY_MS = 1000
 const MAX_BATCH = 1024
 
@@ -137,7 +148,10 @@ export const run = (
     // When the stages are governed by admission and a breaker, their totals feed the run's metrics.
     const admission = yield* Effect.serviceOption(Admission)
     const breaker = yield* Effect.serviceOption(CircuitBreaker)
-    const admissionWaited = Option.match(admission, { onNone: () => Effect.succeed(0), onSome: (a) => Effect.map(a.state, (s) => s.totalWaitMs) })
+    const admissionWaited = Option.match(admission, {
+      onNone: () => Effect.succeed(0),
+      onSome: (a) => Effect.map(a.state, (s) => s.totalWaitMs)
+    })
     const circuitTrips = Option.match(breaker, { onNone: () => Effect.succeed(0), onSome: (b) => b.trips })
     let lastWaited = yield* admissionWaited
     let lastTrips = yield* circuitTrips
@@ -215,10 +229,16 @@ export const run = (
         // `attempts` everywhere: the tries of the stage that decided the outcome, summed over deliveries.
         if (routed._tag === "Failed") {
           const e = routed.error
-          return yield* finish(Outcome.failed(e._tag, e.message, item.attempts + routed.attempts), routed.attempts, undefined, undefined)
+          return yield* finish(
+            Outcome.failed(e._tag, e.message, item.attempts + routed.attempts),
+            routed.attempts,
+            undefined,
+            undefined
+          )
         }
         const route = routed.value
-        if (route._tag === "Skip") return yield* finish(Outcome.skipped(route.reason), routed.attempts, undefined, route.usage)
+        if (route._tag === "Skip")
+          return yield* finish(Outcome.skipped(route.reason), routed.attempts, undefined, route.usage)
 
         const processed = yield* stage(processor, "sluice.process", processor.process(item, route), stats, {
           "sluice.route": route.label
@@ -258,7 +278,12 @@ export const run = (
             : Tracing.annotateItem(item, undefined, f.release.attempts)
         ),
         Effect.withSpan("sluice.item", {
-          attributes: { "sluice.run": item.run, "sluice.key": item.key, "sluice.seq": item.seq, "sluice.delivery": item.deliveries },
+          attributes: {
+            "sluice.run": item.run,
+            "sluice.key": item.key,
+            "sluice.seq": item.seq,
+            "sluice.delivery": item.deliveries
+          },
           captureStackTrace: false
         })
       )
@@ -284,7 +309,16 @@ export const run = (
           out.push({
             _tag: "Done",
             item,
-            completion: { run: item.run, seq: item.seq, owner, outcome, attempts: 1, route, startedAt, finishedAt: startedAt },
+            completion: {
+              run: item.run,
+              seq: item.seq,
+              owner,
+              outcome,
+              attempts: 1,
+              route,
+              startedAt,
+              finishedAt: startedAt
+            },
             usage,
             stats
           })
@@ -302,24 +336,27 @@ export const run = (
             if (processed !== undefined && Exit.isSuccess(processed)) {
               const persisted = ready(persister.persist(item, processed.value.output))
               if (persisted !== undefined && Exit.isSuccess(persisted)) {
-                done(item, Outcome.completed(processed.value.output), route.label, UsageModule.combine(route.usage, processed.value.usage))
+                done(
+                  item,
+                  Outcome.completed(processed.value.output),
+                  route.label,
+                  UsageModule.combine(route.usage, processed.value.usage)
+                )
                 continue
               }
             }
           }
           const quick = yield* Effect.either(
-            Effect.flatMap(
-              classifier.classify(item),
-              (route): Effect.Effect<SyncResult, StageError> =>
-                route._tag === "Skip"
-                  ? Effect.succeed({ outcome: Outcome.skipped(route.reason), route: undefined, usage: route.usage })
-                  : Effect.flatMap(processor.process(item, route), (p) =>
-                      Effect.as(persister.persist(item, p.output), {
-                        outcome: Outcome.completed(p.output),
-                        route: route.label,
-                        usage: UsageModule.combine(route.usage, p.usage)
-                      })
-                    )
+            Effect.flatMap(classifier.classify(item), (route): Effect.Effect<SyncResult, StageError> =>
+              route._tag === "Skip"
+                ? Effect.succeed({ outcome: Outcome.skipped(route.reason), route: undefined, usage: route.usage })
+                : Effect.flatMap(processor.process(item, route), (p) =>
+                    Effect.as(persister.persist(item, p.output), {
+                      outcome: Outcome.completed(p.output),
+                      route: route.label,
+                      usage: UsageModule.combine(route.usage, p.usage)
+                    })
+                  )
             )
           )
           if (quick._tag === "Left") {
@@ -365,7 +402,10 @@ export const run = (
         yield* store.release(releases)
 
         // Per-run bookkeeping: metrics in the store, counts in progress.
-        const perRun = new Map<string, { metrics: Partial<Record<keyof RunMetrics, number>>; counts: Record<string, number>; acks: Array<Item> }>()
+        const perRun = new Map<
+          string,
+          { metrics: Partial<Record<keyof RunMetrics, number>>; counts: Record<string, number>; acks: Array<Item> }
+        >()
         const entry = (run: string) => {
           let e = perRun.get(run)
           if (e === undefined) {
@@ -421,7 +461,8 @@ export const run = (
         const now = yield* Clock.currentTimeMillis
         for (const [run, e] of perRun) {
           const acc = metricsDue.get(run) ?? {}
-          for (const [k, v] of Object.entries(e.metrics) as Array<[keyof RunMetrics, number]>) acc[k] = (acc[k] ?? 0) + v
+          for (const [k, v] of Object.entries(e.metrics) as Array<[keyof RunMetrics, number]>)
+            acc[k] = (acc[k] ?? 0) + v
           metricsDue.set(run, acc)
           const finished = e.counts["completed"]! + e.counts["skipped"]! + e.counts["failed"]!
           yield* progress.update(run, (p) => ({
@@ -437,9 +478,13 @@ export const run = (
           }))
           if (options.onCommitted !== undefined && e.acks.length > 0) {
             // The outcome is stored; a failed acknowledgement is repeated when the source offers the item again.
-            yield* options.onCommitted(e.acks).pipe(
-              Effect.catchAll((error) => Effect.logWarning(`could not acknowledge ${e.acks.length} item(s) at the source: ${error.message}`))
-            )
+            yield* options
+              .onCommitted(e.acks)
+              .pipe(
+                Effect.catchAll((error) =>
+                  Effect.logWarning(`could not acknowledge ${e.acks.length} item(s) at the source: ${error.message}`)
+                )
+              )
           }
         }
         if (now - metricsFlushedAt >= METRICS_EVERY_MS) yield* flushMetrics
@@ -483,23 +528,17 @@ export const run = (
       metricsDue.clear()
     })
 
-    // Group commit: a batch waits a moment (LINGER) for more finishers when it is smaller than the
-    // concurrency, so a busy worker writes hundreds of outcomes per transaction instead of a few.
-    // Once taken from the queue, a batch is committed even if shutdown begins: a finished item is
-    // never thrown away.
+    // Group commit without a timer: whatever finished while the last commit ran is the next batch,
+    // so a busy worker writes many outcomes per transaction and an idle one commits at once. (A
+    // linger would cost every item its wait: under the bound above, a fiber takes its next item only
+    // once the last one is committed.) Once taken from the queue, a batch is committed even if
+    // shutdown begins: a finished item is never thrown away.
     const committerStep = Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function* () {
-        let batch = Array.from(yield* restore(Queue.takeBetween(done, 1, MAX_BATCH)))
-        if (batch.length < Math.min(concurrency, MAX_BATCH)) {
-          yield* restore(Effect.sleep(LINGER))
-          batch = batch.concat(Array.from(yield* Queue.takeUpTo(done, MAX_BATCH - batch.length)))
-        }
-        yield* commit(batch)
-      })
+      Effect.flatMap(restore(Queue.takeBetween(done, 1, MAX_BATCH)), (batch) => commit(Array.from(batch)))
     )
-    const flush = Effect.flatMap(Queue.takeAll(done), (batch) => (batch.length === 0 ? Effect.void : commit(Array.from(batch)))).pipe(
-      Effect.zipRight(Effect.suspend(() => flushMetrics))
-    )
+    const flush = Effect.flatMap(Queue.takeAll(done), (batch) =>
+      batch.length === 0 ? Effect.void : commit(Array.from(batch))
+    ).pipe(Effect.zipRight(Effect.suspend(() => flushMetrics)))
 
     // ---- claiming --------------------------------------------------------------------------------
 
@@ -547,7 +586,13 @@ export const run = (
           continue
         }
         if (eligible === undefined && options.runs !== undefined) eligible = yield* options.runs
-        const items = yield* store.claim({ owner, limit: Math.min(want, MAX_BATCH), leaseMs, run: options.run, runs: eligible })
+        const items = yield* store.claim({
+          owner,
+          limit: Math.min(want, MAX_BATCH),
+          leaseMs,
+          run: options.run,
+          runs: eligible
+        })
         if (items.length > 0) {
           yield* Ref.update(leased, (n) => n + items.length)
           const byRun = new Map<string, number>()
@@ -616,11 +661,16 @@ export const run = (
 
     // The committer never ends on its own; if it fails (a full disk, a read-only file), the worker
     // fails with it instead of waiting forever for commits that will not come.
-    const stoppedBy = yield* Effect.raceFirst(claimer, Fiber.join(committer).pipe(Effect.as("finished" as StopReason))).pipe(
+    const stoppedBy = yield* Effect.raceFirst(
+      claimer,
+      Fiber.join(committer).pipe(Effect.as("finished" as StopReason))
+    ).pipe(
       Effect.onInterrupt(() =>
         shutdown(drainTimeout).pipe(Effect.catchAll((e) => Effect.logError(`shutdown: ${e.message}`)))
       ),
-      Effect.onError(() => Effect.zipRight(Scope.close(fibers, Exit.void), store.releaseOwner(owner).pipe(Effect.ignore)))
+      Effect.onError(() =>
+        Effect.zipRight(Scope.close(fibers, Exit.void), store.releaseOwner(owner).pipe(Effect.ignore))
+      )
     )
     // Finished or stopped by the budget: everything leased drains through the committer.
     yield* shutdown(stoppedBy === "finished" ? Duration.infinity : drainTimeout)

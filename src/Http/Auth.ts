@@ -12,7 +12,6 @@ import { isLoopback } from "./Loopback.js"
 
 export { isLoopback }
 
-
 /** Compares digests, so neither the length nor a prefix of the token leaks through timing. */
 const sameSecret = (given: string, expected: string): boolean =>
   timingSafeEqual(createHash("sha256").update(given).digest(), createHash("sha256").update(expected).digest())

@@ -63,7 +63,6 @@ export interface InboxOptions {
   readonly sweepInterval?: Duration.DurationInput | undefined
 }
 
-
 /** Reconnecting, or reading again after the source stopped: capped at a minute. */
 const retrySchedule = Schedule.exponential("1 second", 2).pipe(Schedule.union(Schedule.spaced("1 minute")))
 

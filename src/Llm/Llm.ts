@@ -76,7 +76,15 @@ export const parseAnswer = (content: string): unknown => {
   const body = fenced?.[1] ?? trimmed
   if (body.length === 0) return content
   const first = body[0]
-  if (first !== "{" && first !== "[" && first !== '"' && !/^[-\d]/.test(body) && body !== "true" && body !== "false" && body !== "null") {
+  if (
+    first !== "{" &&
+    first !== "[" &&
+    first !== '"' &&
+    !/^[-\d]/.test(body) &&
+    body !== "true" &&
+    body !== "false" &&
+    body !== "null"
+  ) {
     return content
   }
   try {

@@ -6,7 +6,7 @@
  */
 import type { RateLimitSnapshot } from "../Domain/Errors.js"
 
-const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, us: 0.001, "µs": 0.001, ns: 0.000001 }
+const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000001 }
 
 /**
  * Parses a Go-style duration into milliseconds; undefined when it is not one.

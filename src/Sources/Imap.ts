@@ -393,7 +393,9 @@ export const make = (options: ImapOptions): Effect.Effect<Fetcher["Type"], ImapE
         // server pushes a flags-only FETCH (no UID, no body) that imapflow returns among them.
         const asked = new Set(uids)
         // FETCH answers in mailbox order, which is UID order, but nothing promises it.
-        const sorted = messages.filter((m) => typeof m.uid === "number" && asked.has(m.uid)).sort((a, b) => a.uid - b.uid)
+        const sorted = messages
+          .filter((m) => typeof m.uid === "number" && asked.has(m.uid))
+          .sort((a, b) => a.uid - b.uid)
         return yield* Effect.forEach(sorted, (m) => parse(m, uidValidity))
       }).pipe(Effect.withSpan("Imap.fetch", { attributes: { "imap.messages": uids.length } }))
 

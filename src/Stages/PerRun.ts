@@ -31,9 +31,7 @@ export const portableRuns = Effect.gen(function* () {
  * @since 0.1.0
  * @category layers
  */
-export const layer = (
-  price?: LlmProcessorOptions["price"]
-): Layer.Layer<Classifier | Processor, never, Store | Llm> =>
+export const layer = (price?: LlmProcessorOptions["price"]): Layer.Layer<Classifier | Processor, never, Store | Llm> =>
   Layer.effectContext(
     Effect.gen(function* () {
       const store = yield* Store
@@ -50,7 +48,8 @@ export const layer = (
               onSome: (run) =>
                 RunConfig.decode(run.config).pipe(
                   Effect.mapError(
-                    (e) => new Invalid({ reason: "Input", message: `run "${item.run}" has unusable settings: ${e.message}` })
+                    (e) =>
+                      new Invalid({ reason: "Input", message: `run "${item.run}" has unusable settings: ${e.message}` })
                   )
                 )
             })

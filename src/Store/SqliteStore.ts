@@ -265,9 +265,7 @@ const METRIC_COLUMNS: ReadonlyArray<readonly [keyof RunMetrics, string]> = [
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  options: SqliteStoreOptions
-): Effect.Effect<Store["Type"], StoreError, Scope.Scope> =>
+export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], StoreError, Scope.Scope> =>
   Effect.gen(function* () {
     const filename = options.filename
     const location = filename
@@ -278,7 +276,11 @@ export const make = (
         if (!fs.existsSync(dir)) throw new Error(`directory ${dir} does not exist`)
       },
       catch: (cause) =>
-        new StoreError({ reason: "Unavailable", location, message: `cannot create ${filename}: ${(cause as Error).message}` })
+        new StoreError({
+          reason: "Unavailable",
+          location,
+          message: `cannot create ${filename}: ${(cause as Error).message}`
+        })
     })
 
     const sql: SqlClient.SqlClient = yield* SqliteClient.make({ filename }).pipe(
@@ -378,17 +380,15 @@ export const make = (
           )
 
     const getRun = (id: string) =>
-      sql
-        .unsafe<RunRow>("SELECT rid, id, config, created_at, fetched_at FROM runs WHERE id = ?", [id])
-        .pipe(
-          Effect.mapError(readError),
-          Effect.map((rows) => {
-            const row = rows[0]
-            if (row === undefined) return Option.none()
-            remember(row)
-            return Option.some(toRunInfo(row))
-          })
-        )
+      sql.unsafe<RunRow>("SELECT rid, id, config, created_at, fetched_at FROM runs WHERE id = ?", [id]).pipe(
+        Effect.mapError(readError),
+        Effect.map((rows) => {
+          const row = rows[0]
+          if (row === undefined) return Option.none()
+          remember(row)
+          return Option.some(toRunInfo(row))
+        })
+      )
 
     const openRun = (id: string, config: unknown) =>
       Effect.gen(function* () {
@@ -404,12 +404,10 @@ export const make = (
         return Option.getOrThrow(run)
       })
 
-    const listRuns = sql
-      .unsafe<RunRow>("SELECT rid, id, config, created_at, fetched_at FROM runs ORDER BY rid")
-      .pipe(
-        Effect.mapError(readError),
-        Effect.map((rows) => rows.map((r) => (remember(r), toRunInfo(r))))
-      )
+    const listRuns = sql.unsafe<RunRow>("SELECT rid, id, config, created_at, fetched_at FROM runs ORDER BY rid").pipe(
+      Effect.mapError(readError),
+      Effect.map((rows) => rows.map((r) => (remember(r), toRunInfo(r))))
+    )
 
     const markFetched = (run: string) =>
       Effect.gen(function* () {
@@ -477,7 +475,13 @@ export const make = (
                     ? [s, r.key, null, r.line, `line ${r.line}: ${r.message}`]
                     : dup
                       ? [s, `${r.key}#${s}`, null, r.line ?? null, `line ${r.line ?? s + 1}: duplicate key "${r.key}"`]
-                      : [s, r.key, r.json ?? JSON.stringify(r.payload === undefined ? null : r.payload), r.line ?? null, null]
+                      : [
+                          s,
+                          r.key,
+                          r.json ?? JSON.stringify(r.payload === undefined ? null : r.payload),
+                          r.line ?? null,
+                          null
+                        ]
                 )
               }
               let inserted = 0
@@ -499,7 +503,15 @@ export const make = (
                       rid,
                       now,
                       now,
-                      JSON.stringify(dups.map((c) => [c.s, `${c.k}#${c.s}`, null, c.l, `line ${c.l ?? c.s + 1}: duplicate key "${c.k}"`]))
+                      JSON.stringify(
+                        dups.map((c) => [
+                          c.s,
+                          `${c.k}#${c.s}`,
+                          null,
+                          c.l,
+                          `line ${c.l ?? c.s + 1}: duplicate key "${c.k}"`
+                        ])
+                      )
                     ]).raw
                     inserted += (again as { changes?: number }).changes ?? dups.length
                   }
@@ -558,7 +570,16 @@ export const make = (
                 ? CLAIM_SQL
                 : CLAIM_RUNS_SQL,
             expired
-              ? [opts.owner, now + opts.leaseMs, now, ...half(lo, hi, now), opts.limit, ...half(now, lo, hi), opts.limit, opts.limit]
+              ? [
+                  opts.owner,
+                  now + opts.leaseMs,
+                  now,
+                  ...half(lo, hi, now),
+                  opts.limit,
+                  ...half(now, lo, hi),
+                  opts.limit,
+                  opts.limit
+                ]
               : [opts.owner, now + opts.leaseMs, now, ...half(lo, hi, now), opts.limit]
           )
           .pipe(Effect.mapError(writeError))
@@ -615,7 +636,8 @@ export const make = (
                 }
               }
               if (other.length > 0) {
-                for (const r of yield* sql.unsafe<{ id: number }>(COMPLETE_SQL, [JSON.stringify(other)])) written.add(r.id)
+                for (const r of yield* sql.unsafe<{ id: number }>(COMPLETE_SQL, [JSON.stringify(other)]))
+                  written.add(r.id)
               }
             })
           )
@@ -623,7 +645,9 @@ export const make = (
         return ids.map((id) => written.has(id))
       })
 
-    const release = (releases: ReadonlyArray<{ run: string; seq: number; owner: string; notBefore: number; attempts: number }>) =>
+    const release = (
+      releases: ReadonlyArray<{ run: string; seq: number; owner: string; notBefore: number; attempts: number }>
+    ) =>
       Effect.gen(function* () {
         if (releases.length === 0) return
         const payload: Array<ReadonlyArray<unknown>> = []
@@ -678,17 +702,15 @@ export const make = (
             [rid * SEQ_SPAN + opts.afterSeq, (rid + 1) * SEQ_SPAN, opts.limit]
           )
           .pipe(Effect.mapError(readError))
-        return rows.map(
-          (r): ResultRow => ({
-            seq: r.seq,
-            key: r.key,
-            status: r.status,
-            outputJson: r.result,
-            errorTag: r.error_tag,
-            errorMessage: r.error_message,
-            attempts: r.attempts
-          })
-        )
+        return rows.map((r): ResultRow => ({
+          seq: r.seq,
+          key: r.key,
+          status: r.status,
+          outputJson: r.result,
+          errorTag: r.error_tag,
+          errorMessage: r.error_message,
+          attempts: r.attempts
+        }))
       })
 
     const lastErrors = (run: string | undefined, limit: number) =>
@@ -710,17 +732,15 @@ export const make = (
             [lo, hi, limit]
           )
           .pipe(Effect.mapError(readError))
-        return rows.map(
-          (r): ErrorRow => ({
-            run: r.run,
-            seq: r.seq,
-            key: r.key,
-            errorTag: r.error_tag,
-            errorMessage: r.error_message,
-            attempts: r.attempts,
-            finishedAt: r.finished_at
-          })
-        )
+        return rows.map((r): ErrorRow => ({
+          run: r.run,
+          seq: r.seq,
+          key: r.key,
+          errorTag: r.error_tag,
+          errorMessage: r.error_message,
+          attempts: r.attempts,
+          finishedAt: r.finished_at
+        }))
       })
 
     const retryFailed = (run?: string) =>

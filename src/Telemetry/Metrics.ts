@@ -31,7 +31,10 @@ export const itemDuration = Metric.histogram(
 )
 
 /** Transient failures that were retried. @since 0.1.0 */
-export const retriesTotal = Metric.counter("sluice_retries_total", { description: "Retried attempts", incremental: true })
+export const retriesTotal = Metric.counter("sluice_retries_total", {
+  description: "Retried attempts",
+  incremental: true
+})
 
 /** 429 answers from upstreams. @since 0.1.0 */
 export const rateLimitedTotal = Metric.counter("sluice_rate_limited_total", {
@@ -49,7 +52,10 @@ export const admissionWaitSeconds = Metric.counter("sluice_admission_wait_second
 export const tokensTotal = Metric.counter("sluice_tokens_total", { description: "LLM tokens", incremental: true })
 
 /** Estimated spend. @since 0.1.0 */
-export const costUsdTotal = Metric.counter("sluice_cost_usd_total", { description: "Estimated spend in USD", incremental: true })
+export const costUsdTotal = Metric.counter("sluice_cost_usd_total", {
+  description: "Estimated spend in USD",
+  incremental: true
+})
 
 /** Response cache lookups, tagged `result` = hit | miss. @since 0.1.0 */
 export const cacheLookupsTotal = Metric.counter("sluice_cache_lookups_total", {

@@ -58,15 +58,17 @@ describe("Admission", () => {
     })
   )
 
-  it.scoped("by default a new bucket starts 15% of a second short (at least one request), for the upstream's later start", () =>
-    Effect.gen(function* () {
-      const admission = yield* Admission.make({ rpm: 6_000, tpm: 600_000 }) // 100 requests, 10,000 tokens at once
-      const state = yield* admission.state
-      assert.closeTo(state.requestLevel ?? 0, 85, 1e-9)
-      assert.closeTo(state.tokenLevel ?? 0, 8_500, 1e-9)
-      const small = yield* Admission.make({ rpm: 600 }) // 10 at once: 15% is 1.5 requests
-      assert.closeTo((yield* small.state).requestLevel ?? 0, 8.5, 1e-9)
-    })
+  it.scoped(
+    "by default a new bucket starts 15% of a second short (at least one request), for the upstream's later start",
+    () =>
+      Effect.gen(function* () {
+        const admission = yield* Admission.make({ rpm: 6_000, tpm: 600_000 }) // 100 requests, 10,000 tokens at once
+        const state = yield* admission.state
+        assert.closeTo(state.requestLevel ?? 0, 85, 1e-9)
+        assert.closeTo(state.tokenLevel ?? 0, 8_500, 1e-9)
+        const small = yield* Admission.make({ rpm: 600 }) // 10 at once: 15% is 1.5 requests
+        assert.closeTo((yield* small.state).requestLevel ?? 0, 8.5, 1e-9)
+      })
   )
 
   it.scoped("a cost above the whole per-minute limit fails at once with Invalid TooLarge, never hangs", () =>
@@ -93,7 +95,10 @@ describe("Admission", () => {
       const done = yield* Ref.make<Array<number>>([])
       // 3000 tokens: more than the bucket holds, far less than the minute's limit.
       yield* Effect.fork(
-        Effect.zipRight(admission.acquire({ tokens: 3_000 }), Effect.flatMap(Clock.currentTimeMillis, (t) => Ref.update(done, (xs) => [...xs, t])))
+        Effect.zipRight(
+          admission.acquire({ tokens: 3_000 }),
+          Effect.flatMap(Clock.currentTimeMillis, (t) => Ref.update(done, (xs) => [...xs, t]))
+        )
       )
       yield* TestClock.adjust("499 millis")
       assert.deepStrictEqual(yield* Ref.get(done), [], "it waits for the bucket to be full again")
@@ -196,7 +201,7 @@ describe("Admission", () => {
       yield* configured.resync({ limitRequests: 600, remainingRequests: 570 })
       assert.strictEqual((yield* configured.state).requestLevel, -10)
 
-      const unknown = yield* Admission.make({ startFull: true,})
+      const unknown = yield* Admission.make({ startFull: true })
       assert.strictEqual((yield* unknown.state).rpmSource, "discovered")
       yield* unknown.resync({
         limitRequests: 6_000,

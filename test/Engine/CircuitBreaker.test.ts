@@ -25,21 +25,23 @@ const counted = <A, E>(calls: Ref.Ref<number>, effect: Effect.Effect<A, E>) =>
 const openedCount = Metric.value(Metric.tagged(CircuitBreaker.transitionsTotal, "to", "open"))
 
 describe("CircuitBreaker", () => {
-  it.effect("by default an upstream that never answered does not open the circuit: its calls fail with their own error", () =>
-    Effect.gen(function* () {
-      const breaker = yield* CircuitBreaker.make({ ...options, tripOnlyAfterSuccess: undefined })
-      for (let i = 0; i < 8; i++) {
-        const error = yield* Effect.flip(breaker.protect(Effect.fail(transient)))
-        assert.strictEqual(error._tag, "Transient")
-      }
-      assert.strictEqual((yield* breaker.state).status, "closed")
-      assert.strictEqual(yield* breaker.trips, 0)
-      // Once it has answered, failures open it as usual.
-      yield* breaker.protect(Effect.void)
-      for (let i = 0; i < 4; i++) yield* Effect.flip(breaker.protect(Effect.fail(transient)))
-      assert.strictEqual((yield* breaker.state).status, "open")
-      assert.strictEqual(yield* breaker.trips, 1)
-    })
+  it.effect(
+    "by default an upstream that never answered does not open the circuit: its calls fail with their own error",
+    () =>
+      Effect.gen(function* () {
+        const breaker = yield* CircuitBreaker.make({ ...options, tripOnlyAfterSuccess: undefined })
+        for (let i = 0; i < 8; i++) {
+          const error = yield* Effect.flip(breaker.protect(Effect.fail(transient)))
+          assert.strictEqual(error._tag, "Transient")
+        }
+        assert.strictEqual((yield* breaker.state).status, "closed")
+        assert.strictEqual(yield* breaker.trips, 0)
+        // Once it has answered, failures open it as usual.
+        yield* breaker.protect(Effect.void)
+        for (let i = 0; i < 4; i++) yield* Effect.flip(breaker.protect(Effect.fail(transient)))
+        assert.strictEqual((yield* breaker.state).status, "open")
+        assert.strictEqual(yield* breaker.trips, 1)
+      })
   )
 
   it.effect("closed → open on the failure ratio → CircuitOpen while open → half-open → closed on a probe success", () =>

@@ -529,10 +529,18 @@ describe.concurrent("Pipeline.run", () => {
   it.scoped("a file source read to its end is not read again when the run resumes", () =>
     Effect.gen(function* () {
       const { db } = yield* setup
-      const first = yield* runToEnd(db, { run: "file" }, { records: records(5), process: (item) => Effect.succeed({ output: answer(nOf(item)) }) })
+      const first = yield* runToEnd(
+        db,
+        { run: "file" },
+        { records: records(5), process: (item) => Effect.succeed({ output: answer(nOf(item)) }) }
+      )
       expect(first.counts.completed).toBe(5)
       // Resumed with a longer source: the run's source was already read to its end, so nothing is added.
-      const second = yield* runToEnd(db, { run: "file" }, { records: records(8), process: (item) => Effect.succeed({ output: answer(nOf(item)) }) })
+      const second = yield* runToEnd(
+        db,
+        { run: "file" },
+        { records: records(8), process: (item) => Effect.succeed({ output: answer(nOf(item)) }) }
+      )
       expect(second.counts.completed).toBe(5)
     })
   )
@@ -548,7 +556,11 @@ describe.concurrent("Pipeline.run", () => {
       expect(acked1.sort()).toEqual(["m0", "m1"])
       // The mailbox still shows m0 and m1 (say their acknowledgement was lost) and has a new m2.
       const acked2: Array<string> = []
-      const second = yield* runToEnd(db, { run: "inbox" }, { records: [mail(0), mail(1), mail(2)], process, live: { acked: acked2 } })
+      const second = yield* runToEnd(
+        db,
+        { run: "inbox" },
+        { records: [mail(0), mail(1), mail(2)], process, live: { acked: acked2 } }
+      )
       expect(second.counts.completed).toBe(3)
       expect([calls.count("m0"), calls.count("m1"), calls.count("m2")]).toEqual([1, 1, 1])
       expect(acked2.sort()).toEqual(["m0", "m1", "m2"])

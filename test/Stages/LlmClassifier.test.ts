@@ -10,15 +10,18 @@ const item = (payload: unknown): Item => ({ run: "r", seq: 0, key: "k", payload,
 const model = (asked: Ref.Ref<Array<ChatRequest>>, cached = false) =>
   Llm.of({
     complete: (request) =>
-      Effect.as(Ref.update(asked, (xs) => [...xs, request]), {
-        content: request.messages.at(-1)!.content.includes("quote") ? '{"label": "Offer_Request"}' : "other.",
-        output: parseAnswer(
-          request.messages.at(-1)!.content.includes("quote") ? '{"label": "Offer_Request"}' : "other."
-        ),
-        usage: { promptTokens: 40, completionTokens: 6, totalTokens: 46 },
-        model: request.model,
-        cached
-      })
+      Effect.as(
+        Ref.update(asked, (xs) => [...xs, request]),
+        {
+          content: request.messages.at(-1)!.content.includes("quote") ? '{"label": "Offer_Request"}' : "other.",
+          output: parseAnswer(
+            request.messages.at(-1)!.content.includes("quote") ? '{"label": "Offer_Request"}' : "other."
+          ),
+          usage: { promptTokens: 40, completionTokens: 6, totalTokens: 46 },
+          model: request.model,
+          cached
+        }
+      )
   })
 
 describe("LlmClassifier", () => {
@@ -45,7 +48,10 @@ describe("LlmClassifier", () => {
   it.effect("a cached answer costs nothing and counts as a cache hit", () =>
     Effect.gen(function* () {
       const asked = yield* Ref.make<Array<ChatRequest>>([])
-      const classifier = LlmClassifier.make({ model: "m", system: "s", process: ["x"], price: () => 1 }, model(asked, true))
+      const classifier = LlmClassifier.make(
+        { model: "m", system: "s", process: ["x"], price: () => 1 },
+        model(asked, true)
+      )
       const route = yield* classifier.classify(item({ body: "quote" }))
       expect(route.usage).toEqual({ tokensIn: 0, tokensOut: 0, costUsd: 0, cacheHits: 1, cacheMisses: 0 })
     })

@@ -15,7 +15,9 @@ export const tempDir = (prefix = "sluice-test-") =>
 
 /** Writes items as JSONL. */
 export const writeJsonl = (file: string, items: ReadonlyArray<unknown>) =>
-  Effect.sync(() => fs.writeFileSync(file, items.map((i) => JSON.stringify(i)).join("\n") + (items.length > 0 ? "\n" : "")))
+  Effect.sync(() =>
+    fs.writeFileSync(file, items.map((i) => JSON.stringify(i)).join("\n") + (items.length > 0 ? "\n" : ""))
+  )
 
 /** Reads a JSONL file's lines as parsed JSON. */
 export const readJsonl = (file: string): Array<any> =>
