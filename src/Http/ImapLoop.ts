@@ -33,8 +33,7 @@ import {
   Stream,
   type Chunk,
   Cause,
-  Clock,
-  type Redacted
+  Clock
 } from "effect"
 import type { Invalid, StageError } from "../Domain/Errors.js"
 import type { Item, SourceRecord } from "../Domain/Item.js"

@@ -15,18 +15,19 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import { Clock, Config, Duration, Effect, Layer, Option, Redacted, type ConfigError } from "effect"
 import type { Item, SourceRecord } from "../Domain/Item.js"
 import { outputJson } from "../Domain/Outcome.js"
-import { emptyCounts, type RunCounts, type RunMetrics } from "../Domain/Run.js"
+import { emptyCounts, type RunMetrics } from "../Domain/Run.js"
 import { DEFAULT_SCHEMA, isSchemaName, LATEST, MIGRATIONS_TABLE, migrations } from "./PgMigrations.js"
+import { Store, StoreError, type ClaimOptions, type Completion, type Release } from "./Store.js"
 import {
-  Store,
-  StoreError,
-  type ClaimOptions,
-  type Completion,
-  type ErrorRow,
-  type Release,
-  type ResultRow,
-  type RunInfo
-} from "./Store.js"
+  countsOf,
+  errorOf,
+  type ErrorSqlRow,
+  METRIC_COLUMNS,
+  metricsOf,
+  resultOf,
+  type ResultSqlRow,
+  runInfoOf
+} from "./SqlRows.js"
 
 /**
  * @since 0.1.0
@@ -192,28 +193,6 @@ interface ItemRow {
   readonly deliveries: number
   readonly attempts: number
 }
-
-const toRunInfo = (r: RunRow): RunInfo => ({
-  id: r.id,
-  config: JSON.parse(r.config),
-  createdAt: Number(r.created_at),
-  fetchedAt: r.fetched_at === null ? null : Number(r.fetched_at)
-})
-
-const METRIC_COLUMNS: ReadonlyArray<readonly [keyof RunMetrics, string]> = [
-  ["durationMs", "duration_ms"],
-  ["itemMs", "item_ms"],
-  ["itemsTimed", "items_timed"],
-  ["rateLimitHits", "rate_limit_hits"],
-  ["admissionWaitMs", "admission_wait_ms"],
-  ["retries", "retries"],
-  ["circuitTrips", "circuit_trips"],
-  ["cacheHits", "cache_hits"],
-  ["cacheMisses", "cache_misses"],
-  ["tokensIn", "tokens_in"],
-  ["tokensOut", "tokens_out"],
-  ["costUsd", "cost_usd"]
-]
 
 /** Two statements that lock the same rows in different orders deadlock; Postgres then aborts one. */
 const isConflict = (error: SqlError.SqlError) => {
@@ -472,7 +451,7 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
           const row = rows[0]
           if (row === undefined) return Option.none()
           remember(row)
-          return Option.some(toRunInfo(row))
+          return Option.some(runInfoOf(row))
         })
       )
 
@@ -488,14 +467,14 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
           )
         )
         remember(row!)
-        return toRunInfo(row!)
+        return runInfoOf(row!)
       })
 
     const listRuns = sql
       .unsafe<RunRow>(`SELECT rid, id, config, created_at, fetched_at FROM ${s}.runs ORDER BY rid`)
       .pipe(
         Effect.mapError(readError),
-        Effect.map((rows) => rows.map((r) => (remember(r), toRunInfo(r))))
+        Effect.map((rows) => rows.map((r) => (remember(r), runInfoOf(r))))
       )
 
     const markFetched = (run: string) =>
@@ -765,9 +744,7 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
             by.params
           )
           .pipe(Effect.mapError(readError))
-        const c: Record<string, number> = { ...emptyCounts }
-        for (const r of rows) c[r.status] = Number(r.n)
-        return c as unknown as RunCounts
+        return countsOf(rows)
       })
 
     const results = (run: string, opts: { afterSeq: number; limit: number }) =>
@@ -775,29 +752,13 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
         const rid = yield* ridOf(run)
         if (rid === undefined) return []
         const rows = yield* sql
-          .unsafe<{
-            seq: Num
-            key: string
-            status: ResultRow["status"]
-            result: string | null
-            error_tag: string | null
-            error_message: string | null
-            attempts: number
-          }>(
+          .unsafe<ResultSqlRow>(
             `SELECT seq, key, status, result, error_tag, error_message, attempts FROM ${s}.items
              WHERE rid = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
             [rid, opts.afterSeq, opts.limit]
           )
           .pipe(Effect.mapError(readError))
-        return rows.map((r): ResultRow => ({
-          seq: Number(r.seq),
-          key: r.key,
-          status: r.status,
-          outputJson: r.result,
-          errorTag: r.error_tag,
-          errorMessage: r.error_message,
-          attempts: r.attempts
-        }))
+        return rows.map(resultOf)
       })
 
     const lastErrors = (run: string | undefined, limit: number) =>
@@ -805,15 +766,7 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
         const by = yield* scope(run, "i.rid", 2)
         if (by === undefined) return []
         const rows = yield* sql
-          .unsafe<{
-            run: string
-            seq: Num
-            key: string
-            error_tag: string
-            error_message: string
-            attempts: number
-            finished_at: Num | null
-          }>(
+          .unsafe<ErrorSqlRow>(
             `SELECT r.id AS run, i.seq, i.key, i.error_tag, i.error_message, i.attempts, i.finished_at
              FROM ${s}.items i JOIN ${s}.runs r ON r.rid = i.rid
              WHERE i.status = 'failed' AND ${by.where}
@@ -821,15 +774,7 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
             [Math.max(0, limit), ...by.params]
           )
           .pipe(Effect.mapError(readError))
-        return rows.map((r): ErrorRow => ({
-          run: r.run,
-          seq: Number(r.seq),
-          key: r.key,
-          errorTag: r.error_tag,
-          errorMessage: r.error_message,
-          attempts: r.attempts,
-          finishedAt: r.finished_at === null ? null : Number(r.finished_at)
-        }))
+        return rows.map(errorOf)
       })
 
     const retryFailed = (run?: string) =>
@@ -875,12 +820,7 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
         )
         .pipe(
           Effect.mapError(readError),
-          Effect.map((rows) => {
-            const row = rows[0] ?? {}
-            const m: Record<string, number> = { concurrency: Number(row["concurrency"] ?? 0) }
-            for (const [field, column] of METRIC_COLUMNS) m[field] = Number(row[column] ?? 0)
-            return m as unknown as RunMetrics
-          })
+          Effect.map((rows) => metricsOf(rows[0]))
         )
 
     const ping = sql.unsafe("SELECT 1").pipe(

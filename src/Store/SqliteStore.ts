@@ -15,17 +15,19 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Item, SourceRecord } from "../Domain/Item.js"
 import { outputJson } from "../Domain/Outcome.js"
-import { emptyCounts, type RunCounts, type RunMetrics } from "../Domain/Run.js"
+import type { RunMetrics } from "../Domain/Run.js"
 import { LATEST, MIGRATIONS_TABLE, migrations, SEQ_SPAN } from "./SqliteMigrations.js"
+import { Store, StoreError, type ClaimOptions, type Completion } from "./Store.js"
 import {
-  Store,
-  StoreError,
-  type ClaimOptions,
-  type Completion,
-  type ErrorRow,
-  type ResultRow,
-  type RunInfo
-} from "./Store.js"
+  countsOf,
+  errorOf,
+  type ErrorSqlRow,
+  METRIC_COLUMNS,
+  metricsOf,
+  resultOf,
+  type ResultSqlRow,
+  runInfoOf
+} from "./SqlRows.js"
 
 /**
  * @since 0.1.0
@@ -149,13 +151,6 @@ interface ItemRow {
   readonly attempts: number
 }
 
-const toRunInfo = (r: RunRow): RunInfo => ({
-  id: r.id,
-  config: JSON.parse(r.config),
-  createdAt: r.created_at,
-  fetchedAt: r.fetched_at
-})
-
 // Both halves name their partial index: left to itself the planner range-scans the run by id for
 // expired leases, which reads every finished row on every claim. The expired half sorts its (few)
 // rows by id itself: the index yields them by expiry, and a LIMIT taken in that order would hand out
@@ -245,21 +240,6 @@ ON CONFLICT DO NOTHING`
 const CONFLICTS_SQL = `SELECT j.value ->> 0 AS s, j.value ->> 1 AS k, j.value ->> 3 AS l, x.key AS held
 FROM json_each(?) AS j LEFT JOIN items x ON x.id = ? + (j.value ->> 0)
 WHERE x.id IS NULL OR x.key <> j.value ->> 1`
-
-const METRIC_COLUMNS: ReadonlyArray<readonly [keyof RunMetrics, string]> = [
-  ["durationMs", "duration_ms"],
-  ["itemMs", "item_ms"],
-  ["itemsTimed", "items_timed"],
-  ["rateLimitHits", "rate_limit_hits"],
-  ["admissionWaitMs", "admission_wait_ms"],
-  ["retries", "retries"],
-  ["circuitTrips", "circuit_trips"],
-  ["cacheHits", "cache_hits"],
-  ["cacheMisses", "cache_misses"],
-  ["tokensIn", "tokens_in"],
-  ["tokensOut", "tokens_out"],
-  ["costUsd", "cost_usd"]
-]
 
 /**
  * @since 0.1.0
@@ -386,7 +366,7 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
           const row = rows[0]
           if (row === undefined) return Option.none()
           remember(row)
-          return Option.some(toRunInfo(row))
+          return Option.some(runInfoOf(row))
         })
       )
 
@@ -406,7 +386,7 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
 
     const listRuns = sql.unsafe<RunRow>("SELECT rid, id, config, created_at, fetched_at FROM runs ORDER BY rid").pipe(
       Effect.mapError(readError),
-      Effect.map((rows) => rows.map((r) => (remember(r), toRunInfo(r))))
+      Effect.map((rows) => rows.map((r) => (remember(r), runInfoOf(r))))
     )
 
     const markFetched = (run: string) =>
@@ -678,9 +658,7 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
             [lo, hi]
           )
           .pipe(Effect.mapError(readError))
-        const c: Record<string, number> = { ...emptyCounts }
-        for (const r of rows) c[r.status] = r.n
-        return c as unknown as RunCounts
+        return countsOf(rows)
       })
 
     const results = (run: string, opts: { afterSeq: number; limit: number }) =>
@@ -688,59 +666,27 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
         const rid = yield* ridOf(run)
         if (rid === undefined) return []
         const rows = yield* sql
-          .unsafe<{
-            seq: number
-            key: string
-            status: ResultRow["status"]
-            result: string | null
-            error_tag: string | null
-            error_message: string | null
-            attempts: number
-          }>(
+          .unsafe<ResultSqlRow>(
             `SELECT seq, key, status, result, error_tag, error_message, attempts FROM items
              WHERE id > ? AND id < ? ORDER BY id LIMIT ?`,
             [rid * SEQ_SPAN + opts.afterSeq, (rid + 1) * SEQ_SPAN, opts.limit]
           )
           .pipe(Effect.mapError(readError))
-        return rows.map((r): ResultRow => ({
-          seq: r.seq,
-          key: r.key,
-          status: r.status,
-          outputJson: r.result,
-          errorTag: r.error_tag,
-          errorMessage: r.error_message,
-          attempts: r.attempts
-        }))
+        return rows.map(resultOf)
       })
 
     const lastErrors = (run: string | undefined, limit: number) =>
       Effect.gen(function* () {
         const [lo, hi] = yield* range(run)
         const rows = yield* sql
-          .unsafe<{
-            run: string
-            seq: number
-            key: string
-            error_tag: string
-            error_message: string
-            attempts: number
-            finished_at: number | null
-          }>(
+          .unsafe<ErrorSqlRow>(
             `SELECT r.id AS run, i.seq, i.key, i.error_tag, i.error_message, i.attempts, i.finished_at
              FROM items i JOIN runs r ON r.rid = i.rid
              WHERE i.status = 'failed' AND i.id >= ? AND i.id < ? ORDER BY i.finished_at DESC, i.id DESC LIMIT ?`,
             [lo, hi, limit]
           )
           .pipe(Effect.mapError(readError))
-        return rows.map((r): ErrorRow => ({
-          run: r.run,
-          seq: r.seq,
-          key: r.key,
-          errorTag: r.error_tag,
-          errorMessage: r.error_message,
-          attempts: r.attempts,
-          finishedAt: r.finished_at
-        }))
+        return rows.map(errorOf)
       })
 
     const retryFailed = (run?: string) =>
@@ -786,12 +732,7 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
         )
         .pipe(
           Effect.mapError(readError),
-          Effect.map((rows) => {
-            const row = rows[0] ?? {}
-            const m: Record<string, number> = { concurrency: row["concurrency"] ?? 0 }
-            for (const [field, column] of METRIC_COLUMNS) m[field] = row[column] ?? 0
-            return m as unknown as RunMetrics
-          })
+          Effect.map((rows) => metricsOf(rows[0]))
         )
 
     const ping = sql.unsafe("SELECT 1").pipe(
