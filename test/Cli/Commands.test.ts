@@ -10,21 +10,13 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as path from "node:path"
 import { defaultRunId } from "../../src/Cli/RunCommand.js"
 import { answerFor } from "../../src/Simulator/Responder.js"
 import * as Simulator from "../../src/Simulator/Simulator.js"
 import { type CliResult, runCli } from "../support/Cli.js"
 import { readJsonl, tempDir, writeJsonl } from "../support/Temp.js"
-
-const freePort = Effect.async<number>((resume) => {
-  const server = net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const port = (server.address() as net.AddressInfo).port
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
+import { freePort } from "../support/Net.js"
 
 const cli = (args: ReadonlyArray<string>) => Effect.promise(() => runCli(args, { timeoutMs: 60_000 }))
 

@@ -10,59 +10,19 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as path from "node:path"
 import { defaultRunId } from "../../src/Cli/RunCommand.js"
 import { total } from "../../src/Domain/Run.js"
 import { answerFor } from "../../src/Simulator/Responder.js"
 import * as SqliteStore from "../../src/Store/SqliteStore.js"
 import type { Store } from "../../src/Store/Store.js"
-import { type CliResult, runCli, spawnCli } from "../support/Cli.js"
+import { awaitExit, runCli, spawnScoped, waitUntil } from "../support/Cli.js"
 import { readJsonl, tempDir, writeJsonl } from "../support/Temp.js"
+import { freePort } from "../support/Net.js"
 
 const N = 2000
 const CONCURRENCY = 8
 const KILLS = 3
-
-const freePort = Effect.async<number>((resume) => {
-  const server = net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const port = (server.address() as net.AddressInfo).port
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
-
-/** A `sluice` child that is killed (SIGKILL) when the scope closes, if it is still running. */
-const spawnScoped = (args: ReadonlyArray<string>) =>
-  Effect.acquireRelease(
-    Effect.sync(() => spawnCli(args)),
-    (p) =>
-      p.child.exitCode !== null || p.child.signalCode !== null
-        ? Effect.void
-        : Effect.promise(() => {
-            p.child.kill("SIGKILL")
-            return p.exited
-          })
-  )
-
-const awaitExit = (p: { exited: Promise<CliResult> }, ms: number, what: string) =>
-  Effect.promise(() => p.exited).pipe(
-    Effect.timeoutFail({
-      duration: Duration.millis(ms),
-      onTimeout: () => new Error(`${what} did not exit within ${ms} ms`)
-    }),
-    Effect.orDie
-  )
-
-/** Polls `check` every 50 ms until it holds; dies after `ms`. */
-const waitUntil = <E, R>(check: Effect.Effect<boolean, E, R>, ms: number, what: string) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + ms
-    while (!(yield* check)) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out after ${ms} ms waiting for ${what}`))
-      yield* Effect.sleep("50 millis")
-    }
-  })
 
 const isUp = (port: number) =>
   Effect.promise(() =>

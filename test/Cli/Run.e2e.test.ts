@@ -6,62 +6,21 @@
  * child still running when its test ends is killed by the scope's finalizer.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Effect } from "effect"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as path from "node:path"
 import { defaultRunId } from "../../src/Cli/RunCommand.js"
 import { answerFor } from "../../src/Simulator/Responder.js"
 import * as Simulator from "../../src/Simulator/Simulator.js"
-import { type CliResult, runCli, spawnCli } from "../support/Cli.js"
+import { awaitExit, type CliResult, runCli, spawnScoped, waitUntil } from "../support/Cli.js"
 import { readJsonl, tempDir, writeJsonl } from "../support/Temp.js"
+import { freePort } from "../support/Net.js"
 
 // ---- helpers ---------------------------------------------------------------------------------------
 
-/** A port that was free a moment ago and is closed now: connecting to it is refused. */
-const freePort = Effect.async<number>((resume) => {
-  const server = net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const port = (server.address() as net.AddressInfo).port
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
-
 const cli = (args: ReadonlyArray<string>, options: { env?: Record<string, string>; timeoutMs?: number } = {}) =>
   Effect.promise(() => runCli(args, { timeoutMs: 60_000, ...options }))
-
-/** A `sluice` child that is killed (SIGKILL) when the scope closes, if it is still running. */
-const spawnScoped = (args: ReadonlyArray<string>, options: { env?: Record<string, string> } = {}) =>
-  Effect.acquireRelease(
-    Effect.sync(() => spawnCli(args, options)),
-    (p) =>
-      p.child.exitCode !== null || p.child.signalCode !== null
-        ? Effect.void
-        : Effect.promise(() => {
-            p.child.kill("SIGKILL")
-            return p.exited
-          })
-  )
-
-const awaitExit = (p: { exited: Promise<CliResult> }, ms: number, what: string) =>
-  Effect.promise(() => p.exited).pipe(
-    Effect.timeoutFail({
-      duration: Duration.millis(ms),
-      onTimeout: () => new Error(`${what} did not exit within ${ms} ms`)
-    }),
-    Effect.orDie
-  )
-
-/** Polls `check` every 50 ms until it holds; dies after `ms`. */
-const waitUntil = (check: () => boolean, ms: number, what: string) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + ms
-    while (!check()) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out after ${ms} ms waiting for ${what}`))
-      yield* Effect.sleep("50 millis")
-    }
-  })
 
 const lineCount = (file: string): number =>
   fs.existsSync(file)

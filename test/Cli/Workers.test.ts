@@ -6,37 +6,16 @@
  * children still running when the test ends are killed by the scope's finalizer.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Effect } from "effect"
 import * as path from "node:path"
 import { SourceRecord } from "../../src/Domain/Item.js"
 import { answerFor } from "../../src/Simulator/Responder.js"
 import * as Simulator from "../../src/Simulator/Simulator.js"
 import * as SqliteStore from "../../src/Store/SqliteStore.js"
-import { type CliResult, spawnCli } from "../support/Cli.js"
+import { awaitExit, spawnScoped } from "../support/Cli.js"
 import { tempDir } from "../support/Temp.js"
 
 const N = 600
-
-const spawnScoped = (args: ReadonlyArray<string>) =>
-  Effect.acquireRelease(
-    Effect.sync(() => spawnCli(args)),
-    (p) =>
-      p.child.exitCode !== null || p.child.signalCode !== null
-        ? Effect.void
-        : Effect.promise(() => {
-            p.child.kill("SIGKILL")
-            return p.exited
-          })
-  )
-
-const awaitExit = (p: { exited: Promise<CliResult> }, ms: number, what: string) =>
-  Effect.promise(() => p.exited).pipe(
-    Effect.timeoutFail({
-      duration: Duration.millis(ms),
-      onTimeout: () => new Error(`${what} did not exit within ${ms} ms`)
-    }),
-    Effect.orDie
-  )
 
 describe("sluice worker (real processes)", () => {
   it.scopedLive(

@@ -6,36 +6,15 @@
  * in-process simulator. Every wait is bounded; a child still running when the test ends is killed.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Effect } from "effect"
 import * as path from "node:path"
 import { answerFor } from "../../src/Simulator/Responder.js"
 import * as Simulator from "../../src/Simulator/Simulator.js"
 import * as SqliteStore from "../../src/Store/SqliteStore.js"
-import { type CliResult, spawnCli } from "../support/Cli.js"
+import { awaitExit, spawnScoped } from "../support/Cli.js"
 import { tempDir } from "../support/Temp.js"
 
 const N = 120
-
-const spawnScoped = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  Effect.acquireRelease(
-    Effect.sync(() => spawnCli(args, { env })),
-    (p) =>
-      p.child.exitCode !== null || p.child.signalCode !== null
-        ? Effect.void
-        : Effect.promise(() => {
-            p.child.kill("SIGKILL")
-            return p.exited
-          })
-  )
-
-const awaitExit = (p: { exited: Promise<CliResult> }, ms: number, what: string) =>
-  Effect.promise(() => p.exited).pipe(
-    Effect.timeoutFail({
-      duration: Duration.millis(ms),
-      onTimeout: () => new Error(`${what} did not exit within ${ms} ms`)
-    }),
-    Effect.orDie
-  )
 
 /** The URL `sluice serve` prints once it listens. */
 const listening = (p: { output: () => { stderr: string } }, ms: number) =>

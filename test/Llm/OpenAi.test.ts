@@ -6,6 +6,7 @@ import type { StageError } from "../../src/Domain/Errors.js"
 import { type ChatRequest, Llm } from "../../src/Llm/Llm.js"
 import * as OpenAi from "../../src/Llm/OpenAi.js"
 import { promptTokens, textTokens } from "../../src/Llm/TokenEstimate.js"
+import { freePort } from "../support/Net.js"
 
 // A stub OpenAI-compatible server on 127.0.0.1: each test says how it answers and reads what it saw.
 
@@ -83,15 +84,6 @@ const stub = (answer: (seen: Seen) => Reply) =>
         server.close(() => resume(Effect.void))
       })
   ).pipe(Effect.map(({ stub }) => stub))
-
-/** A port that was free a moment ago, so connecting to it is refused. */
-const freePort = Effect.async<number>((resume) => {
-  const server = Http.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const { port } = server.address() as AddressInfo
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 const KEY = "sk-test-5f1c9a0e7d2b4c83a6e1"
 const apiKey = Redacted.make(KEY)

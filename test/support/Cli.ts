@@ -2,6 +2,7 @@
  * Runs the built `sluice` executable (see `test/globalSetup.ts`) as a child process, the way a user
  * or another tool drives it.
  */
+import { Duration, Effect } from "effect"
 import { spawn, type ChildProcess } from "node:child_process"
 import * as path from "node:path"
 
@@ -51,3 +52,44 @@ export const runCli = async (
     clearTimeout(timer)
   }
 }
+
+/** A `sluice` child that is killed (SIGKILL) when the scope closes, if it is still running. */
+export const spawnScoped = (
+  args: ReadonlyArray<string>,
+  options: { cwd?: string; env?: Record<string, string> } = {}
+) =>
+  Effect.acquireRelease(
+    Effect.sync(() => spawnCli(args, options)),
+    (p) =>
+      p.child.exitCode !== null || p.child.signalCode !== null
+        ? Effect.void
+        : Effect.promise(() => {
+            p.child.kill("SIGKILL")
+            return p.exited
+          })
+  )
+
+/** Waits for a child to exit, failing the test (a defect) after `ms`. */
+export const awaitExit = (p: { exited: Promise<CliResult> }, ms: number, what: string) =>
+  Effect.promise(() => p.exited).pipe(
+    Effect.timeoutFail({
+      duration: Duration.millis(ms),
+      onTimeout: () => new Error(`${what} did not exit within ${ms} ms`)
+    }),
+    Effect.orDie
+  )
+
+/** Polls `check` every 50 ms (real time) until it holds, failing the test after `ms`. */
+export const waitUntil = <E = never, R = never>(
+  check: Effect.Effect<boolean, E, R> | (() => boolean),
+  ms: number,
+  what: string
+) =>
+  Effect.gen(function* () {
+    const test = typeof check === "function" ? Effect.sync(check) : check
+    const deadline = Date.now() + ms
+    while (!(yield* test)) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out after ${ms} ms waiting for ${what}`))
+      yield* Effect.sleep("50 millis")
+    }
+  })
