@@ -5,7 +5,9 @@
  * @since 0.1.0
  */
 import { Options } from "@effect/cli"
-import { Config } from "effect"
+import { Config, Option } from "effect"
+import { type AttemptOptions, defaultAttemptOptions } from "../Engine/Attempt.js"
+import type { Upstream } from "./Compose.js"
 
 /** `--db <file>` / `SLUICE_DB`, default `./sluice.db`. */
 export const db = Options.file("db").pipe(
@@ -216,3 +218,34 @@ export const imapPassword = Config.redacted("IMAP_PASSWORD").pipe(
   Config.withDescription("Password of the --imap user"),
   Config.option
 )
+
+/**
+ * What `--base-url`, `--attempt-timeout`, `--rpm`, `--tpm`, `--no-cache` and `--budget` mean to
+ * the upstream, for every command that calls one.
+ */
+export const upstreamOf = (
+  o: {
+    readonly baseUrl: string
+    readonly attemptTimeout: number
+    readonly rpm: number
+    readonly tpm: number
+    readonly noCache: boolean
+    readonly budget?: Option.Option<number>
+  },
+  prices?: unknown
+): Upstream => ({
+  baseUrl: o.baseUrl,
+  timeoutMs: o.attemptTimeout * 1000,
+  rpm: o.rpm,
+  tpm: o.tpm,
+  cache: !o.noCache,
+  budgetUsd: o.budget === undefined ? undefined : Option.getOrUndefined(o.budget),
+  prices
+})
+
+/** What `--max-attempts` and `--attempt-timeout` mean to the retry policy. */
+export const attemptOf = (o: { readonly maxAttempts: number; readonly attemptTimeout: number }): AttemptOptions => ({
+  ...defaultAttemptOptions,
+  maxAttempts: o.maxAttempts,
+  attemptTimeout: `${o.attemptTimeout} seconds`
+})

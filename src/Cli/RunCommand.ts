@@ -9,7 +9,6 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { RunConfig } from "../Domain/RunConfig.js"
-import { defaultAttemptOptions } from "../Engine/Attempt.js"
 import * as Pipeline from "../Engine/Pipeline.js"
 import { Store } from "../Store/Store.js"
 import { failure, usage } from "./CliError.js"
@@ -125,15 +124,7 @@ export const command = Command.make("run", options, (o) =>
       system,
       maxTokens: o.maxTokens
     }
-    const upstream: Compose.Upstream = {
-      baseUrl: o.baseUrl,
-      timeoutMs: o.attemptTimeout * 1000,
-      rpm: o.rpm,
-      tpm: o.tpm,
-      cache: !o.noCache,
-      budgetUsd: Option.getOrUndefined(o.budget),
-      prices
-    }
+    const upstream = Flags.upstreamOf(o, prices)
     const program = Effect.gen(function* () {
       const store = yield* Store
       const stopProgress = yield* ProgressView.start(run)
@@ -142,11 +133,7 @@ export const command = Command.make("run", options, (o) =>
         config,
         concurrency: o.concurrency,
         output,
-        attempt: {
-          ...defaultAttemptOptions,
-          maxAttempts: o.maxAttempts,
-          attemptTimeout: `${o.attemptTimeout} seconds`
-        },
+        attempt: Flags.attemptOf(o),
         drainTimeout: `${o.drainTimeout} seconds`,
         leaseMs: o.lease * 1000
       }).pipe(

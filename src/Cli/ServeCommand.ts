@@ -7,7 +7,6 @@
  */
 import { Command } from "@effect/cli"
 import { Context, Effect, Either, Layer, Option, Redacted } from "effect"
-import { defaultAttemptOptions } from "../Engine/Attempt.js"
 import type * as ImapLoop from "../Http/ImapLoop.js"
 import * as ImapUrl from "../Http/ImapUrl.js"
 import { isLoopback } from "../Http/Loopback.js"
@@ -109,15 +108,7 @@ export const command = Command.make(
       const system = yield* readPrompt(o.prompt)
       const prices = yield* readPrices(o.prices)
       const watch = Option.getOrUndefined(o.watchDir)
-      const upstream: Compose.Upstream = {
-        baseUrl: o.baseUrl,
-        timeoutMs: o.attemptTimeout * 1000,
-        rpm: o.rpm,
-        tpm: o.tpm,
-        cache: !o.noCache,
-        budgetUsd: Option.getOrUndefined(o.budget),
-        prices
-      }
+      const upstream = Flags.upstreamOf(o, prices)
       // Loaded here, not at start: the HTTP API and the IMAP client cost the other commands ~30 MB and 0.3 s.
       const Service = yield* Effect.promise(() => import("../Http/Service.js"))
       const service = Service.layer({
@@ -133,11 +124,7 @@ export const command = Command.make(
           maxTokens: o.maxTokens,
           ...(system === undefined ? {} : { system })
         },
-        attempt: {
-          ...defaultAttemptOptions,
-          maxAttempts: o.maxAttempts,
-          attemptTimeout: `${o.attemptTimeout} seconds`
-        },
+        attempt: Flags.attemptOf(o),
         leaseMs: o.lease * 1000,
         watch: watch === undefined ? undefined : { dir: watch, pollInterval: `${o.pollInterval} seconds` },
         inbox: imap === undefined ? undefined : { imap, run: o.inboxRun, pollInterval: `${o.imapPoll} seconds` }

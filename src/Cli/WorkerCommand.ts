@@ -6,7 +6,6 @@
  */
 import { Command } from "@effect/cli"
 import { Effect, Option } from "effect"
-import { defaultAttemptOptions } from "../Engine/Attempt.js"
 import { makeOwner } from "../Engine/Pipeline.js"
 import * as Worker from "../Engine/Worker.js"
 import * as RunConfig from "../Domain/RunConfig.js"
@@ -56,11 +55,7 @@ export const command = Command.make(
         // Only runs whose stages this worker can rebuild from their settings.
         runs: run === undefined ? Effect.provideService(PerRun.portableRuns, Store, store) : undefined,
         until: "idle",
-        attempt: {
-          ...defaultAttemptOptions,
-          maxAttempts: o.maxAttempts,
-          attemptTimeout: `${o.attemptTimeout} seconds`
-        },
+        attempt: Flags.attemptOf(o),
         drainTimeout: `${o.drainTimeout} seconds`,
         leaseMs: o.lease * 1000
       })
@@ -71,13 +66,7 @@ export const command = Command.make(
       Effect.provide(
         Compose.workerLayer({
           db: o.db,
-          upstream: {
-            baseUrl: o.baseUrl,
-            timeoutMs: o.attemptTimeout * 1000,
-            rpm: o.rpm,
-            tpm: o.tpm,
-            cache: !o.noCache
-          }
+          upstream: Flags.upstreamOf(o)
         })
       ),
       Effect.catchTag("StoreError", (e) => Effect.fail(failure(`sluice: ${e.message}`))),
