@@ -4,7 +4,9 @@
  * bare better-sqlite3 loop that claims 256 rows with one `UPDATE … RETURNING` and completes them in
  * one transaction, nothing else.
  *
- * Each size runs twice: as sluice starts by default, and with SLUICE_LOW_MEMORY=1.
+ * Each size runs twice: as sluice starts by default, and with SLUICE_LOW_MEMORY=1. For scale, the
+ * seeds' way runs on the same files too: p-limit, p-queue and Bottleneck over a no-op step, results
+ * held in memory and written in order at the end, nothing durable (bench/queue/peer.ts).
  *
  * Usage: tsx bench/queue.ts [N…]   (default: 100000 1000000; medians of 3 runs at 100k)
  */
@@ -77,6 +79,33 @@ const runSluice = (dir: string, n: number, lowMemory: boolean): Promise<SluiceRu
     })
   })
 
+const PEER = path.resolve(import.meta.dirname, "queue/peer.ts")
+
+/** One peer over the same file, in its own process (its RSS includes tsx's loader, about 20 MB). */
+const runPeer = (dir: string, n: number, lib: string): Promise<SluiceRun> =>
+  new Promise((resolve, reject) => {
+    const input = path.join(dir, `items-${n}.jsonl`)
+    if (!fs.existsSync(input)) writeItems(input, n)
+    const out = path.join(dir, `peer-${n}.jsonl`)
+    const started = performance.now()
+    const child = spawn(process.execPath, ["--import", "tsx", PEER, lib, input, out], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    const rss = { kb: 0 }
+    const timer = peakRss(child.pid!, rss)
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => (stdout += d))
+    child.stderr.on("data", (d) => (stderr += d))
+    child.on("exit", (code) => {
+      clearInterval(timer)
+      const wallMs = performance.now() - started
+      const m = /\{"items":(\d+),"ms":([\d.]+)\}/.exec(stdout)
+      if (code !== 0 || m === null || Number(m[1]) !== n) return reject(new Error(`${lib} failed (${code}): ${stderr}`))
+      resolve({ wallMs, engineMs: Number(m[2]), rssMb: rss.kb / 1024 })
+    })
+  })
+
 /** The ceiling: a bare claim/complete loop, measured here, now, on the same disk. */
 const ceiling = (dir: string, n: number) => {
   const file = path.join(dir, `ceiling-${Date.now()}.db`)
@@ -128,19 +157,37 @@ const main = async () => {
       for (const n of ns) {
         const runs: Array<SluiceRun> = []
         for (let i = 0; i < (n <= 100_000 ? 3 : 1); i++) runs.push(await runSluice(dir, n, lowMemory))
-        const engine = median(runs.map((r) => (n / r.engineMs) * 1000))
-        const wall = median(runs.map((r) => (n / r.wallMs) * 1000))
-        const rss = Math.max(...runs.map((r) => r.rssMb))
-        console.log(
-          `sluice run --processor echo${lowMemory ? " (SLUICE_LOW_MEMORY=1)" : ""}, ${n.toLocaleString("en")} items (${runs.length === 1 ? "1 run" : `median of ${runs.length}`}): ` +
-            `${Math.round(engine).toLocaleString("en")} items/s in the engine (${Math.round(wall).toLocaleString("en")}/s wall incl. process start), ` +
-            `${(engine / ceil).toFixed(2)} × ceiling; goal ≥ 50,000/s. Peak RSS ${rss.toFixed(0)} MB (max of runs); goal ≤ 160 MB.`
-        )
+        report(`sluice run --processor echo${lowMemory ? " (SLUICE_LOW_MEMORY=1)" : ""}`, n, runs, ceil, true)
+      }
+    }
+    // Bottleneck moves about 400 jobs a second here whatever the queue's length (10k, 30k and 100k
+    // alike), so it runs on 10,000 items: 100k would take four minutes, 1M most of an hour.
+    const peers: ReadonlyArray<[string, ReadonlyArray<number>]> = [
+      ["p-limit", ns],
+      ["p-queue", ns],
+      ["bottleneck", [10_000]]
+    ]
+    for (const [lib, sizes] of peers) {
+      for (const n of sizes) {
+        const runs: Array<SluiceRun> = []
+        for (let i = 0; i < (n <= 100_000 ? 3 : 1); i++) runs.push(await runPeer(dir, n, lib))
+        report(`${lib} (in memory, not durable)`, n, runs, ceil, false)
       }
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
+}
+
+const report = (name: string, n: number, runs: ReadonlyArray<SluiceRun>, ceil: number, goals: boolean) => {
+  const engine = median(runs.map((r) => (n / r.engineMs) * 1000))
+  const wall = median(runs.map((r) => (n / r.wallMs) * 1000))
+  const rss = Math.max(...runs.map((r) => r.rssMb))
+  console.log(
+    `${name}, ${n.toLocaleString("en")} items (${runs.length === 1 ? "1 run" : `median of ${runs.length}`}): ` +
+      `${Math.round(engine).toLocaleString("en")} items/s ${goals ? "in the engine" : "in the script"} (${Math.round(wall).toLocaleString("en")}/s wall incl. process start), ` +
+      `${(engine / ceil).toFixed(2)} × ceiling${goals ? "; goal ≥ 50,000/s" : ""}. Peak RSS ${rss.toFixed(0)} MB (max of runs)${goals ? "; goal ≤ 160 MB" : ""}.`
+  )
 }
 
 main().catch((e) => {
