@@ -10,7 +10,7 @@ import * as path from "node:path"
 import * as Compose from "../../src/Cli/Compose.js"
 import { isLoopback } from "../../src/Http/Auth.js"
 import * as Service from "../../src/Http/Service.js"
-import { type CliResult, runCli, spawnCli } from "../support/Cli.js"
+import { type CliResult, runCli, spawnScoped } from "../support/Cli.js"
 import { tempDir } from "../support/Temp.js"
 
 const TOKEN = "tok-7c1f0b9e-secret-marker"
@@ -165,20 +165,9 @@ describe("sluice serve authorization (real HTTP on 127.0.0.1)", () => {
     () =>
       Effect.gen(function* () {
         const dir = yield* tempDir()
-        const p = yield* Effect.acquireRelease(
-          Effect.sync(() =>
-            spawnCli(["serve", "--db", path.join(dir, "s.db"), "--port", "0", "--processor", "echo"], {
-              env: { SLUICE_TOKEN: TOKEN, SLUICE_LOG_LEVEL: "debug" }
-            })
-          ),
-          (p) =>
-            p.child.exitCode !== null || p.child.signalCode !== null
-              ? Effect.void
-              : Effect.promise(() => {
-                  p.child.kill("SIGKILL")
-                  return p.exited
-                })
-        )
+        const p = yield* spawnScoped(["serve", "--db", path.join(dir, "s.db"), "--port", "0", "--processor", "echo"], {
+          env: { SLUICE_TOKEN: TOKEN, SLUICE_LOG_LEVEL: "debug" }
+        })
         const deadline = Date.now() + 20_000
         let base: string | undefined
         while (base === undefined) {

@@ -14,7 +14,9 @@ import * as Service from "../../src/Http/Service.js"
 import { accepts, runIdOf } from "../../src/Sources/DropDirectory.js"
 import { answerFor } from "../../src/Simulator/Responder.js"
 import * as Simulator from "../../src/Simulator/Simulator.js"
+import { getJson } from "../support/Http.js"
 import { tempDir } from "../support/Temp.js"
+import { waitFor } from "../support/Wait.js"
 
 const serve = (db: string, dir: string, baseUrl: string) =>
   Layer.build(
@@ -33,20 +35,6 @@ const serve = (db: string, dir: string, baseUrl: string) =>
     Effect.orDie,
     Logger.withMinimumLogLevel(LogLevel.Error)
   )
-
-const getJson = (url: string) =>
-  Effect.promise(() => fetch(url, { signal: AbortSignal.timeout(10_000) }).then((r) => r.json() as Promise<any>))
-
-const waitFor = <A>(get: Effect.Effect<A>, ok: (a: A) => boolean, ms: number, what: string) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + ms
-    while (true) {
-      const a = yield* get
-      if (ok(a)) return a
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out after ${ms} ms waiting for ${what}`))
-      yield* Effect.sleep("50 millis")
-    }
-  })
 
 /** Written beside the directory, then renamed in: the way to drop a file. */
 const drop = (dir: string, name: string, content: string) =>

@@ -12,7 +12,9 @@ import { answerFor } from "../../src/Simulator/Responder.js"
 import * as Simulator from "../../src/Simulator/Simulator.js"
 import * as SqliteStore from "../../src/Store/SqliteStore.js"
 import { awaitExit, spawnScoped } from "../support/Cli.js"
+import { getJson } from "../support/Http.js"
 import { tempDir } from "../support/Temp.js"
+import { waitFor } from "../support/Wait.js"
 
 const N = 120
 
@@ -24,20 +26,6 @@ const listening = (p: { output: () => { stderr: string } }, ms: number) =>
       const url = /listening on (http:\/\/\S+)/.exec(p.output().stderr)?.[1]
       if (url !== undefined) return url
       if (Date.now() > deadline) return yield* Effect.die(new Error(`serve did not start: ${p.output().stderr}`))
-      yield* Effect.sleep("50 millis")
-    }
-  })
-
-const getJson = (url: string) =>
-  Effect.promise(() => fetch(url, { signal: AbortSignal.timeout(10_000) }).then((r) => r.json() as Promise<any>))
-
-const waitFor = <A>(get: Effect.Effect<A>, ok: (a: A) => boolean, ms: number, what: string) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + ms
-    while (true) {
-      const a = yield* get
-      if (ok(a)) return a
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out after ${ms} ms waiting for ${what}`))
       yield* Effect.sleep("50 millis")
     }
   })

@@ -78,18 +78,3 @@ export const awaitExit = (p: { exited: Promise<CliResult> }, ms: number, what: s
     }),
     Effect.orDie
   )
-
-/** Polls `check` every 50 ms (real time) until it holds, failing the test after `ms`. */
-export const waitUntil = <E = never, R = never>(
-  check: Effect.Effect<boolean, E, R> | (() => boolean),
-  ms: number,
-  what: string
-) =>
-  Effect.gen(function* () {
-    const test = typeof check === "function" ? Effect.sync(check) : check
-    const deadline = Date.now() + ms
-    while (!(yield* test)) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out after ${ms} ms waiting for ${what}`))
-      yield* Effect.sleep("50 millis")
-    }
-  })
