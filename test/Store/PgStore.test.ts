@@ -5,14 +5,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Cause, Context, Effect, Exit, Layer, Option, Redacted } from "effect"
-import { SourceRecord, type Item } from "../../src/Domain/Item.js"
-import * as Outcome from "../../src/Domain/Outcome.js"
+import type { Item } from "../../src/Domain/Item.js"
 import { emptyCounts } from "../../src/Domain/Run.js"
 import * as ResponseCache from "../../src/Llm/ResponseCache.js"
 import { LATEST, MIGRATIONS_TABLE } from "../../src/Store/PgMigrations.js"
 import * as PgStore from "../../src/Store/PgStore.js"
-import { Store, type Completion } from "../../src/Store/Store.js"
+import { Store } from "../../src/Store/Store.js"
 import * as Postgres from "../support/Postgres.js"
+import { completed, recs } from "./Fixtures.js"
 import { suite } from "./StoreSuite.js"
 
 const DB = "sluice_pgstore_test"
@@ -38,19 +38,6 @@ let schemas = 0
 const freshSchema = () => `s${++schemas}`
 
 suite("PgStore", () => PgStore.layer({ url: url(), schema: freshSchema() }))
-
-const recs = (n: number, prefix = "k") =>
-  Array.from({ length: n }, (_, i) => SourceRecord.record(`${prefix}${i}`, { i }, i, i + 1))
-
-const done = (item: Item, owner: string, output: unknown): Completion => ({
-  run: item.run,
-  seq: item.seq,
-  owner,
-  outcome: Outcome.completed(output),
-  attempts: 1,
-  startedAt: 0,
-  finishedAt: 1
-})
 
 /** A store in a scope of the test's: its pool closes with the test. */
 const open = (options: PgStore.PgStoreOptions) => Effect.map(Layer.build(PgStore.layer(options)), Context.get(Store))
@@ -87,7 +74,7 @@ describe("PgStore (PostgreSQL specifics)", () => {
             const items = yield* store.claim({ owner, limit, leaseMs: 60_000, run: "r" })
             if (items.length === 0) return got
             got.push(...items)
-            const written = yield* store.complete(items.map((item) => done(item, owner, item.seq)))
+            const written = yield* store.complete(items.map((item) => completed(item, owner, item.seq)))
             expect(written.every((w) => w)).toBe(true)
           }
         })

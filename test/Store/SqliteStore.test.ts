@@ -6,12 +6,11 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { SourceRecord, type Item } from "../../src/Domain/Item.js"
-import * as Outcome from "../../src/Domain/Outcome.js"
 import { emptyCounts } from "../../src/Domain/Run.js"
 import { LATEST, MIGRATIONS_TABLE } from "../../src/Store/SqliteMigrations.js"
 import * as SqliteStore from "../../src/Store/SqliteStore.js"
-import type { Completion } from "../../src/Store/Store.js"
 import { tempDir } from "../support/Temp.js"
+import { completed, recs } from "./Fixtures.js"
 import { suite } from "./StoreSuite.js"
 
 suite("SqliteStore", () =>
@@ -19,19 +18,6 @@ suite("SqliteStore", () =>
     Effect.map(tempDir("sluice-store-"), (dir) => SqliteStore.layer({ filename: path.join(dir, "store.db") }))
   )
 )
-
-const recs = (n: number, prefix = "k") =>
-  Array.from({ length: n }, (_, i) => SourceRecord.record(`${prefix}${i}`, { i }, i, i + 1))
-
-const done = (item: Item, owner: string, output: unknown): Completion => ({
-  run: item.run,
-  seq: item.seq,
-  owner,
-  outcome: Outcome.completed(output),
-  attempts: 1,
-  startedAt: 0,
-  finishedAt: 1
-})
 
 /** Opening must fail; the error it fails with. */
 const openFails = (options: SqliteStore.SqliteStoreOptions) => Effect.flip(Effect.scoped(SqliteStore.make(options)))
@@ -186,7 +172,7 @@ describe("SqliteStore (SQLite specifics)", () => {
           const items = yield* store.claim({ owner: "w", limit: 20, leaseMs: 60_000 })
           expect(items).toHaveLength(20)
           // A batch of completions too large is refused as a whole.
-          const batchError = yield* Effect.flip(store.complete(items.map((item) => done(item, "w", big))))
+          const batchError = yield* Effect.flip(store.complete(items.map((item) => completed(item, "w", big))))
           expect(batchError.message).toContain("database or disk is full")
           expect((yield* store.counts("r")).completed).toBe(0)
 
@@ -194,7 +180,7 @@ describe("SqliteStore (SQLite specifics)", () => {
           let n = 0
           let failure: string | undefined
           for (const item of items) {
-            const result = yield* Effect.either(store.complete([done(item, "w", big)]))
+            const result = yield* Effect.either(store.complete([completed(item, "w", big)]))
             if (Either.isLeft(result)) {
               failure = result.left.message
               break
@@ -207,7 +193,7 @@ describe("SqliteStore (SQLite specifics)", () => {
           expect(n).toBeGreaterThan(0)
           expect(n).toBeLessThan(20)
           // Small writes still fit: the store is not wedged by the failure.
-          expect(yield* store.complete([done(items[n]!, "w", "small")])).toEqual([true])
+          expect(yield* store.complete([completed(items[n]!, "w", "small")])).toEqual([true])
           return n
         })
       )
@@ -239,7 +225,7 @@ describe("SqliteStore (SQLite specifics)", () => {
           yield* store.openRun("r", { a: 1 })
           yield* store.record("r", recs(3))
           const [item] = yield* store.claim({ owner: "w", limit: 1, leaseMs: 60_000 })
-          yield* store.complete([done(item!, "w", { ok: true })])
+          yield* store.complete([completed(item!, "w", { ok: true })])
           yield* store.addMetrics("r", { tokensIn: 7 })
         })
       )
@@ -294,8 +280,8 @@ describe("SqliteStore (SQLite specifics)", () => {
         got.A.push(...fromA)
         got.B.push(...fromB)
         // Each completes through its own connection as it goes.
-        yield* a.complete(fromA.map((item) => done(item, "A", item.seq)))
-        yield* b.complete(fromB.map((item) => done(item, "B", item.seq)))
+        yield* a.complete(fromA.map((item) => completed(item, "A", item.seq)))
+        yield* b.complete(fromB.map((item) => completed(item, "B", item.seq)))
       }
       const all = [...got.A, ...got.B].map((i) => i.seq)
       expect(all).toHaveLength(N)
@@ -321,7 +307,7 @@ describe("SqliteStore (SQLite specifics)", () => {
         // Large seqs (a long file) stay in their run.
         yield* store.record("a", [SourceRecord.record("far", {}, 4_294_967_295, undefined)])
         const items = yield* store.claim({ owner: "w", limit: 10, leaseMs: 60_000, run: "b" })
-        yield* store.complete(items.map((item) => done(item, "w", "b")))
+        yield* store.complete(items.map((item) => completed(item, "w", "b")))
         expect((yield* store.results("a", { afterSeq: -1, limit: 10 })).map((r) => [r.seq, r.key, r.status])).toEqual([
           [0, "k0", "pending"],
           [1, "k1", "pending"],

@@ -8,29 +8,13 @@ import { Effect, Option, TestClock, type Layer, type Scope } from "effect"
 import { SourceRecord, type Item } from "../../src/Domain/Item.js"
 import * as Outcome from "../../src/Domain/Outcome.js"
 import { addMetrics, emptyCounts, emptyMetrics, type RunMetrics } from "../../src/Domain/Run.js"
-import { Store, type Completion, type StoreError } from "../../src/Store/Store.js"
+import { Store, type StoreError } from "../../src/Store/Store.js"
+import { done, rec, recs } from "./Fixtures.js"
 
 type StoreService = Store["Type"]
 
-const rec = (key: string, ordinal?: number, payload: unknown = { key }): SourceRecord =>
-  SourceRecord.record(key, payload, ordinal, ordinal === undefined ? undefined : ordinal + 1)
-
-/** Ordered records `prefix0…prefix{n-1}` at ordinals `from…`. */
-const recs = (n: number, prefix = "k", from = 0): Array<SourceRecord> =>
-  Array.from({ length: n }, (_, i) => rec(`${prefix}${from + i}`, from + i))
-
 const seqs = (rows: ReadonlyArray<{ readonly seq: number }>) => rows.map((r) => r.seq)
 const keys = (rows: ReadonlyArray<{ readonly key: string }>) => rows.map((r) => r.key)
-
-const done = (item: Item, owner: string, outcome: Outcome.Outcome, attempts = 1, finishedAt = 0): Completion => ({
-  run: item.run,
-  seq: item.seq,
-  owner,
-  outcome,
-  attempts,
-  startedAt: 0,
-  finishedAt
-})
 
 const allResults = (store: StoreService, run: string) => store.results(run, { afterSeq: -1, limit: 1_000_000 })
 
