@@ -48,8 +48,8 @@ describe("sluice worker (real processes)", () => {
         const [ra, rb] = yield* Effect.all([awaitExit(a, 60_000, "worker a"), awaitExit(b, 60_000, "worker b")], {
           concurrency: 2
         })
-        expect(ra.code).toBe(0)
-        expect(rb.code).toBe(0)
+        expect(ra.code, `worker a: ${ra.stderr}`).toBe(0)
+        expect(rb.code, `worker b: ${rb.stderr}`).toBe(0)
 
         const finished = [ra, rb].map((r) => {
           const m = /finished (\d+) item\(s\)/.exec(r.stderr)
