@@ -8,15 +8,17 @@ import * as ValidationError from "@effect/cli/ValidationError"
 // about 30 MB and a quarter of a second), and a CLI start should pay only for what it runs.
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Exit, Logger, LogLevel } from "effect"
+import { Cause, Console, Effect, Exit, Logger, LogLevel } from "effect"
 import { interruption } from "./CliError.js"
+import * as Color from "./Color.js"
 import * as Main from "./Main.js"
 import * as Tracing from "../Telemetry/Tracing.js"
 
 const level = (process.env["SLUICE_LOG_LEVEL"] ?? "warning").toLowerCase()
 const minimum = LogLevel.allLevels.find((l) => l.label.toLowerCase() === level) ?? LogLevel.Warning
 
-Main.run(process.argv).pipe(
+// Help and usage errors come from @effect/cli with colour codes; they reach a pipe without them.
+Console.consoleWith((base) => Effect.withConsole(Main.run(process.argv), Color.console(base))).pipe(
   Effect.catchAll((error) =>
     Effect.sync(() => {
       if (ValidationError.isValidationError(error)) {
@@ -39,7 +41,9 @@ Main.run(process.argv).pipe(
     })
   ),
   Logger.withMinimumLogLevel(minimum),
-  Effect.provide(Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true, colors: "auto" }))),
+  Effect.provide(
+    Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true, colors: Color.enabled(process.stderr) }))
+  ),
   Effect.provide(Tracing.layer),
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({

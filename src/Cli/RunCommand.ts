@@ -110,9 +110,6 @@ const options = {
 export const command = Command.make("run", options, (o) =>
   Effect.gen(function* () {
     yield* readable(o.input, "input")
-    if (o.concurrency < 1) return yield* usage("sluice: --concurrency must be at least 1")
-    if (o.maxAttempts < 1) return yield* usage("sluice: --max-attempts must be at least 1")
-    if (o.lease < 1) return yield* usage("sluice: --lease must be at least 1 second")
     const system = yield* readPrompt(o.prompt)
     const prices = yield* readPrices(o.prices)
     const output = Option.getOrElse(o.out, () => defaultOutput(o.input))

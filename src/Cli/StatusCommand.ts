@@ -10,7 +10,7 @@ import type { RunCounts } from "../Domain/Run.js"
 import * as Eta from "../Engine/Eta.js"
 import { Store } from "../Store/Store.js"
 import { failure, interruption } from "./CliError.js"
-import * as Compose from "./Compose.js"
+import * as ExistingStore from "./ExistingStore.js"
 import * as Flags from "./Flags.js"
 
 const pad = (s: string | number, n: number) => String(s).padStart(n)
@@ -135,7 +135,7 @@ export const command = Command.make(
       const text = yield* report(run)
       yield* Effect.sync(() => process.stdout.write(text + "\n"))
     }).pipe(
-      Effect.provide(Compose.store(o.db)),
+      Effect.provide(ExistingStore.layer(o.db)),
       Effect.catchTag("StoreError", (e) => Effect.fail(failure(`sluice: ${e.message}`)))
     )
 ).pipe(
