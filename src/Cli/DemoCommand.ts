@@ -249,6 +249,8 @@ export const command = Command.make(
     }).pipe(Effect.scoped, Tracing.withTraceContent(o.traceContent))
 ).pipe(
   Command.withDescription(
-    "The offer desk on a generated inbox of 1,000 mails, against an in-process simulator (no network, no key)"
+    ProgressView.describedWithLegend(
+      "The offer desk on a generated inbox of 1,000 mails, against an in-process simulator (no network, no key)"
+    )
   )
 )

@@ -50,15 +50,19 @@ Console.consoleWith((base) => Effect.withConsole(Main.run(process.argv), Color.c
     disableErrorReporting: true,
     // Interrupted by a signal: 130 (the shell's convention for Ctrl-C), unless the command treats a
     // signal as its normal stop (a service).
-    teardown: (exit, onExit) =>
-      onExit(
-        Exit.isSuccess(exit)
-          ? Number(process.exitCode ?? 0)
-          : Cause.isInterruptedOnly(exit.cause)
-            ? interruption.isSuccess
-              ? 0
-              : 130
-            : 1
-      )
+    teardown: (exit, onExit) => {
+      const code = Exit.isSuccess(exit)
+        ? Number(process.exitCode ?? 0)
+        : Cause.isInterruptedOnly(exit.cause)
+          ? interruption.isSuccess
+            ? 0
+            : 130
+          : 1
+      // The OTLP exporter's request and retry timers to a collector that is down would hold the
+      // exit for ~10 s more; the spans were already given up (and said so). What was written to
+      // stdout and stderr is flushed first.
+      if (Tracing.abandoned.spans) process.stdout.write("", () => process.stderr.write("", () => process.exit(code)))
+      else onExit(code)
+    }
   })
 )

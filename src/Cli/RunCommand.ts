@@ -161,5 +161,9 @@ export const command = Command.make("run", options, (o) =>
     )
   })
 ).pipe(
-  Command.withDescription("Process a JSONL or CSV file through fetch → classify → process → persist; rerun to resume")
+  Command.withDescription(
+    ProgressView.describedWithLegend(
+      "Process a JSONL or CSV file through fetch → classify → process → persist; rerun to resume"
+    )
+  )
 )

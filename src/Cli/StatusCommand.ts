@@ -6,6 +6,7 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Clock, Effect, Option } from "effect"
+import { createLogUpdate } from "log-update"
 import type { RunCounts } from "../Domain/Run.js"
 import * as Eta from "../Engine/Eta.js"
 import { Store } from "../Store/Store.js"
@@ -84,28 +85,28 @@ export const report = (run: string | undefined) => Effect.map(snapshot(run), (s)
 
 /**
  * Redraws the status every second until every run shown has nothing pending or processing (and its
- * source is fully read), or until interrupted. On a terminal the report is redrawn in place; off
- * one, it is printed again only when it changed.
+ * source is fully read), or until interrupted. On a terminal the report is redrawn in place by
+ * `log-update`, which erases what the last frame really took on screen, wrapped lines included (a
+ * line wider than the terminal takes two rows or more, and erasing one row per line left stale
+ * frames behind); off one, it is printed again only when it changed.
  *
  * @since 0.1.0
  */
-export const watch = (run: string | undefined) =>
+export const watch = (run: string | undefined, out: NodeJS.WriteStream = process.stdout) =>
   Effect.gen(function* () {
-    const tty = process.stdout.isTTY === true
+    const tty = out.isTTY === true
     const rates: Rates = new Map()
-    let drawnLines = 0
+    // The cursor stays visible: hiding it is not worth a terminal left without one after a kill -9.
+    const frame = tty ? createLogUpdate(out, { showCursor: true }) : undefined
     let previous = ""
     while (true) {
       const s = yield* snapshot(run, rates)
       const time = new Date(yield* Clock.currentTimeMillis).toLocaleTimeString()
       const body = `${s.text}\n\n${s.done ? "all done" : "watching; Ctrl-C to stop"} (${time})`
-      if (tty) {
-        // Move up over the last drawing and clear to the end of the screen, then draw again.
-        const up = drawnLines > 0 ? `\x1b[${drawnLines}A\r\x1b[J` : ""
-        yield* Effect.sync(() => process.stdout.write(`${up}${body}\n`))
-        drawnLines = body.split("\n").length
+      if (frame !== undefined) {
+        yield* Effect.sync(() => frame(body))
       } else if (s.text !== previous || s.done) {
-        yield* Effect.sync(() => process.stdout.write(`${body}\n\n`))
+        yield* Effect.sync(() => out.write(`${body}\n\n`))
         previous = s.text
       }
       if (s.done) return
