@@ -11,6 +11,7 @@ import { failure } from "./CliError.js"
 import * as Compose from "./Compose.js"
 import * as ExistingStore from "./ExistingStore.js"
 import * as Flags from "./Flags.js"
+import * as Setting from "./Setting.js"
 
 /** @since 0.1.0 */
 export const command = Command.make(
@@ -21,7 +22,7 @@ export const command = Command.make(
     out: Options.text("out").pipe(Options.withDescription("The JSONL file to write")),
     status: Options.choice("status", ["completed", "skipped", "failed"]).pipe(
       Options.optional,
-      Options.withDescription("Only items with this status")
+      Options.withDescription(Setting.describe("Only items with this status", { default: "every status" }))
     )
   },
   (o) =>

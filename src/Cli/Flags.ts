@@ -69,7 +69,7 @@ export const rpm = Setting.number(
   {
     env: "SLUICE_RPM",
     default: 0,
-    shown: "0, unknown",
+    shown: "0 (unknown)",
     description: "Upstream requests per minute; 0 = unknown (learned from headers or discovered)"
   }
 )
@@ -81,7 +81,7 @@ export const tpm = Setting.number(
   {
     env: "SLUICE_TPM",
     default: 0,
-    shown: "0, unknown",
+    shown: "0 (unknown)",
     description: "Upstream tokens per minute; 0 = unknown (learned from headers)"
   }
 )
@@ -170,10 +170,10 @@ export const budget = Setting.optionalNumber(
   }
 )
 
-/** `--run <id>`: the run id (default: derived from the input file's path). */
+/** `--run <id>`: only this run (default every run; `sluice run` has its own). */
 export const runId = Options.text("run").pipe(
   Options.optional,
-  Options.withDescription("Run id (`sluice run`: derived from the input file's path; elsewhere: every run)")
+  Options.withDescription(Setting.describe("Only this run", { default: "every run" }))
 )
 
 /** `--drain-timeout <seconds>`, default 10. */

@@ -20,12 +20,12 @@ export const command = Command.make(
     rpm: Setting.number(
       "rpm",
       { integer: true, min: 0 },
-      { default: 0, shown: "0, unlimited", description: "Requests per minute the simulator enforces; 0 = unlimited" }
+      { default: 0, shown: "0 (unlimited)", description: "Requests per minute the simulator enforces; 0 = unlimited" }
     ),
     tpm: Setting.number(
       "tpm",
       { integer: true, min: 0 },
-      { default: 0, shown: "0, unlimited", description: "Tokens per minute the simulator enforces; 0 = unlimited" }
+      { default: 0, shown: "0 (unlimited)", description: "Tokens per minute the simulator enforces; 0 = unlimited" }
     ),
     latencyMs: Setting.number(
       "latency-ms",

@@ -13,6 +13,7 @@ import { Store } from "../Store/Store.js"
 import { failure, interruption } from "./CliError.js"
 import * as ExistingStore from "./ExistingStore.js"
 import * as Flags from "./Flags.js"
+import * as Setting from "./Setting.js"
 
 const pad = (s: string | number, n: number) => String(s).padStart(n)
 
@@ -122,7 +123,11 @@ export const command = Command.make(
     run: Flags.runId,
     watch: Options.boolean("watch").pipe(
       Options.withAlias("w"),
-      Options.withDescription("Redraw every second, with rates and ETAs, until the run is done or Ctrl-C")
+      Options.withDescription(
+        Setting.describe("Redraw every second, with rates and ETAs, until the run is done or Ctrl-C", {
+          default: "off"
+        })
+      )
     )
   },
   (o) =>
