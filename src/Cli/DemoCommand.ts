@@ -18,12 +18,13 @@ import { Pricing } from "../Llm/Pricing.js"
 import * as Simulator from "../Simulator/Simulator.js"
 import { Store } from "../Store/Store.js"
 import * as Tracing from "../Telemetry/Tracing.js"
-import { failure, usage } from "./CliError.js"
+import { failure } from "./CliError.js"
 import * as Compose from "./Compose.js"
 import { mails } from "./DemoData.js"
 import * as DemoModel from "./DemoModel.js"
 import * as Flags from "./Flags.js"
 import * as ProgressView from "./ProgressView.js"
+import * as Setting from "./Setting.js"
 import { count, table } from "./Summary.js"
 
 /** 60 calls a second: a 1,000-mail inbox (about 1,470 calls) takes about 25 s, bound by requests. */
@@ -74,17 +75,21 @@ export const command = Command.make(
   {
     dir: Options.text("dir").pipe(
       Options.withDefault("./sluice-demo"),
-      Options.withDescription("Where the demo writes its inbox, database and results (replaced)")
+      Options.withDescription(
+        Setting.describe("Where the demo writes its inbox, database and results (replaced)", {
+          default: "./sluice-demo"
+        })
+      )
     ),
-    items: Options.integer("items").pipe(
-      Options.withDefault(1000),
-      Options.withDescription("How many mails in the inbox")
+    items: Setting.number(
+      "items",
+      { integer: true, min: 1 },
+      { default: 1000, description: "How many mails in the inbox" }
     ),
     traceContent: Flags.traceContent
   },
   (o) =>
     Effect.gen(function* () {
-      if (o.items < 1) return yield* usage("sluice: --items must be at least 1")
       const dir = path.resolve(o.dir)
       const input = path.join(dir, "inbox.jsonl")
       const output = path.join(dir, "results.jsonl")
@@ -244,6 +249,8 @@ export const command = Command.make(
     }).pipe(Effect.scoped, Tracing.withTraceContent(o.traceContent))
 ).pipe(
   Command.withDescription(
-    "The offer desk on a generated inbox of 1,000 mails, against an in-process simulator (no network, no key)"
+    ProgressView.describedWithLegend(
+      "The offer desk on a generated inbox of 1,000 mails, against an in-process simulator (no network, no key)"
+    )
   )
 )

@@ -8,15 +8,17 @@ import * as ValidationError from "@effect/cli/ValidationError"
 // about 30 MB and a quarter of a second), and a CLI start should pay only for what it runs.
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Exit, Logger, LogLevel } from "effect"
+import { Cause, Console, Effect, Exit, Logger, LogLevel } from "effect"
 import { interruption } from "./CliError.js"
+import * as Color from "./Color.js"
 import * as Main from "./Main.js"
 import * as Tracing from "../Telemetry/Tracing.js"
 
 const level = (process.env["SLUICE_LOG_LEVEL"] ?? "warning").toLowerCase()
 const minimum = LogLevel.allLevels.find((l) => l.label.toLowerCase() === level) ?? LogLevel.Warning
 
-Main.run(process.argv).pipe(
+// Help and usage errors come from @effect/cli with colour codes; they reach a pipe without them.
+Console.consoleWith((base) => Effect.withConsole(Main.run(process.argv), Color.console(base))).pipe(
   Effect.catchAll((error) =>
     Effect.sync(() => {
       if (ValidationError.isValidationError(error)) {
@@ -39,22 +41,28 @@ Main.run(process.argv).pipe(
     })
   ),
   Logger.withMinimumLogLevel(minimum),
-  Effect.provide(Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true, colors: "auto" }))),
+  Effect.provide(
+    Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true, colors: Color.enabled(process.stderr) }))
+  ),
   Effect.provide(Tracing.layer),
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({
     disableErrorReporting: true,
     // Interrupted by a signal: 130 (the shell's convention for Ctrl-C), unless the command treats a
     // signal as its normal stop (a service).
-    teardown: (exit, onExit) =>
-      onExit(
-        Exit.isSuccess(exit)
-          ? Number(process.exitCode ?? 0)
-          : Cause.isInterruptedOnly(exit.cause)
-            ? interruption.isSuccess
-              ? 0
-              : 130
-            : 1
-      )
+    teardown: (exit, onExit) => {
+      const code = Exit.isSuccess(exit)
+        ? Number(process.exitCode ?? 0)
+        : Cause.isInterruptedOnly(exit.cause)
+          ? interruption.isSuccess
+            ? 0
+            : 130
+          : 1
+      // The OTLP exporter's request and retry timers to a collector that is down would hold the
+      // exit for ~10 s more; the spans were already given up (and said so). What was written to
+      // stdout and stderr is flushed first.
+      if (Tracing.abandoned.spans) process.stdout.write("", () => process.stderr.write("", () => process.exit(code)))
+      else onExit(code)
+    }
   })
 )

@@ -9,7 +9,9 @@ import * as OrderedOutput from "../Engine/OrderedOutput.js"
 import { Store } from "../Store/Store.js"
 import { failure } from "./CliError.js"
 import * as Compose from "./Compose.js"
+import * as ExistingStore from "./ExistingStore.js"
 import * as Flags from "./Flags.js"
+import * as Setting from "./Setting.js"
 
 /** @since 0.1.0 */
 export const command = Command.make(
@@ -20,7 +22,7 @@ export const command = Command.make(
     out: Options.text("out").pipe(Options.withDescription("The JSONL file to write")),
     status: Options.choice("status", ["completed", "skipped", "failed"]).pipe(
       Options.optional,
-      Options.withDescription("Only items with this status")
+      Options.withDescription(Setting.describe("Only items with this status", { default: "every status" }))
     )
   },
   (o) =>
@@ -31,7 +33,7 @@ export const command = Command.make(
       const n = yield* OrderedOutput.exportToFile(o.run, o.out, Option.getOrUndefined(o.status))
       yield* Effect.sync(() => process.stderr.write(`sluice: wrote ${n} item(s) of run ${o.run} to ${o.out}\n`))
     }).pipe(
-      Effect.provide(Compose.store(o.db)),
+      Effect.provide(ExistingStore.layer(o.db)),
       Effect.catchTag("StoreError", (e) => Effect.fail(failure(`sluice: ${e.message}`)))
     )
 ).pipe(Command.withDescription("Write a run's finished items, in input order, as JSONL"))

@@ -8,13 +8,17 @@ import { Options } from "@effect/cli"
 import { Config, Option } from "effect"
 import { type AttemptOptions, defaultAttemptOptions } from "../Engine/Attempt.js"
 import type { Upstream } from "./Compose.js"
+import * as Setting from "./Setting.js"
 
 /** `--db <file>` / `SLUICE_DB`, default `./sluice.db`. */
 export const db = Options.file("db").pipe(
   Options.withFallbackConfig(Config.string("SLUICE_DB")),
   Options.withDefault("./sluice.db"),
   Options.withDescription(
-    "SQLite file holding the queue, results and metrics, or a postgres:// URL (password from the URL or PGPASSWORD)"
+    Setting.describe(
+      "SQLite file holding the queue, results and metrics, or a postgres:// URL (password from the URL or PGPASSWORD)",
+      { default: "./sluice.db", env: "SLUICE_DB" }
+    )
   )
 )
 
@@ -22,73 +26,114 @@ export const db = Options.file("db").pipe(
 export const baseUrl = Options.text("base-url").pipe(
   Options.withFallbackConfig(Config.string("OPENAI_BASE_URL")),
   Options.withDefault("https://api.openai.com/v1"),
-  Options.withDescription("OpenAI-compatible endpoint; the key is read from OPENAI_API_KEY")
+  Options.withDescription(
+    Setting.describe("OpenAI-compatible endpoint; the key is read from OPENAI_API_KEY", {
+      default: "https://api.openai.com/v1",
+      env: "OPENAI_BASE_URL"
+    })
+  )
 )
 
 /** `--model <name>` / `SLUICE_MODEL`, default gpt-4o-mini. */
 export const model = Options.text("model").pipe(
   Options.withFallbackConfig(Config.string("SLUICE_MODEL")),
   Options.withDefault("gpt-4o-mini"),
-  Options.withDescription("Model name sent upstream")
+  Options.withDescription(Setting.describe("Model name sent upstream", { default: "gpt-4o-mini", env: "SLUICE_MODEL" }))
 )
 
 /** `--prompt <file>`: the system prompt; the user message is the item as JSON. */
 export const prompt = Options.file("prompt", { exists: "either" }).pipe(
   Options.optional,
-  Options.withDescription("File with the system prompt; the user message is the item as JSON")
+  Options.withDescription(
+    Setting.describe("File with the system prompt; the user message is the item as JSON", {
+      default: "a generic JSON task"
+    })
+  )
 )
 
 /** `--concurrency <n>` / `SLUICE_CONCURRENCY`, default 8. */
-export const concurrency = Options.integer("concurrency").pipe(
-  Options.withFallbackConfig(Config.integer("SLUICE_CONCURRENCY")),
-  Options.withDefault(8),
-  Options.withDescription("At most this many items in the stages at once; 1 is strictly sequential")
+export const concurrency = Setting.number(
+  "concurrency",
+  { integer: true, min: 1 },
+  {
+    env: "SLUICE_CONCURRENCY",
+    default: 8,
+    description: "At most this many items in the stages at once; 1 is strictly sequential"
+  }
 )
 
 /** `--rpm <n>` / `SLUICE_RPM`, default 0 (unknown). */
-export const rpm = Options.integer("rpm").pipe(
-  Options.withFallbackConfig(Config.integer("SLUICE_RPM")),
-  Options.withDefault(0),
-  Options.withDescription("Upstream requests per minute; 0 = unknown (learned from headers or discovered)")
+export const rpm = Setting.number(
+  "rpm",
+  { integer: true, min: 0 },
+  {
+    env: "SLUICE_RPM",
+    default: 0,
+    shown: "0 (unknown)",
+    description: "Upstream requests per minute; 0 = unknown (learned from headers or discovered)"
+  }
 )
 
 /** `--tpm <n>` / `SLUICE_TPM`, default 0 (unknown). */
-export const tpm = Options.integer("tpm").pipe(
-  Options.withFallbackConfig(Config.integer("SLUICE_TPM")),
-  Options.withDefault(0),
-  Options.withDescription("Upstream tokens per minute; 0 = unknown (learned from headers)")
+export const tpm = Setting.number(
+  "tpm",
+  { integer: true, min: 0 },
+  {
+    env: "SLUICE_TPM",
+    default: 0,
+    shown: "0 (unknown)",
+    description: "Upstream tokens per minute; 0 = unknown (learned from headers)"
+  }
 )
 
 /** `--max-attempts <n>` / `SLUICE_MAX_ATTEMPTS`, default 5. */
-export const maxAttempts = Options.integer("max-attempts").pipe(
-  Options.withFallbackConfig(Config.integer("SLUICE_MAX_ATTEMPTS")),
-  Options.withDefault(5),
-  Options.withDescription("Attempts per stage call before an item fails (429s do not count)")
+export const maxAttempts = Setting.number(
+  "max-attempts",
+  { integer: true, min: 1 },
+  {
+    env: "SLUICE_MAX_ATTEMPTS",
+    default: 5,
+    description: "Attempts per stage call before an item fails (429s do not count)"
+  }
 )
 
 /** `--processor llm|echo`, default llm. */
 export const processor = Options.choice("processor", ["llm", "echo"]).pipe(
   Options.withDefault("llm" as const),
-  Options.withDescription("llm: ask the model; echo: the output is the item (no network)")
+  Options.withDescription(
+    Setting.describe("llm: ask the model; echo: the output is the item (no network)", { default: "llm" })
+  )
 )
 
 /** `--max-tokens <n>` / `SLUICE_MAX_TOKENS`, default 512. */
-export const maxTokens = Options.integer("max-tokens").pipe(
-  Options.withFallbackConfig(Config.integer("SLUICE_MAX_TOKENS")),
-  Options.withDefault(512),
-  Options.withDescription("Completion allowance per request (also what admission reserves)")
+export const maxTokens = Setting.number(
+  "max-tokens",
+  { integer: true, min: 1 },
+  {
+    env: "SLUICE_MAX_TOKENS",
+    default: 512,
+    description: "Completion allowance per request (also what admission reserves)"
+  }
 )
 
 /** `--attempt-timeout <seconds>` / `SLUICE_ATTEMPT_TIMEOUT`, default 60. */
-export const attemptTimeout = Options.integer("attempt-timeout").pipe(
-  Options.withFallbackConfig(Config.integer("SLUICE_ATTEMPT_TIMEOUT")),
-  Options.withDefault(60),
-  Options.withDescription("Seconds one attempt may take before it counts as a transient failure")
+export const attemptTimeout = Setting.number(
+  "attempt-timeout",
+  { integer: true, min: 1 },
+  {
+    env: "SLUICE_ATTEMPT_TIMEOUT",
+    default: 60,
+    description: "Seconds one attempt may take before it counts as a transient failure"
+  }
 )
 
 /** `--no-cache`: ask the upstream even when an identical request was answered before. */
 export const noCache = Options.boolean("no-cache").pipe(
-  Options.withDescription("Turn the response cache off: every request goes upstream, and no answer is stored")
+  Options.withDescription(
+    Setting.describe("Turn the response cache off: every request goes upstream, and no answer is stored", {
+      default: "cache on"
+    })
+  )
 )
 
 /** `--prices <file>` / `SLUICE_PRICES`: a JSON price table, USD per million tokens per model. */
@@ -96,69 +141,100 @@ export const prices = Options.file("prices", { exists: "either" }).pipe(
   Options.withFallbackConfig(Config.string("SLUICE_PRICES")),
   Options.optional,
   Options.withDescription(
-    'JSON price table for cost accounting and --budget: {"gpt-4o-mini": {"input": 0.15, "output": 0.6}, "*": {…}} (USD per 1M tokens)'
+    Setting.describe(
+      'JSON price table for cost accounting and --budget: {"gpt-4o-mini": {"input": 0.15, "output": 0.6}, "*": {…}} (USD per 1M tokens)',
+      { default: "built-in table", env: "SLUICE_PRICES" }
+    )
   )
 )
 
 /** `--lease <seconds>` / `SLUICE_LEASE`, default 30. */
-export const lease = Options.integer("lease").pipe(
-  Options.withFallbackConfig(Config.integer("SLUICE_LEASE")),
-  Options.withDefault(30),
-  Options.withDescription(
-    "Seconds a claim holds an item without a heartbeat; a crashed worker's items return after this"
-  )
+export const lease = Setting.number(
+  "lease",
+  { integer: true, min: 1 },
+  {
+    env: "SLUICE_LEASE",
+    default: 30,
+    description: "Seconds a claim holds an item without a heartbeat; a crashed worker's items return after this"
+  }
 )
 
 /** `--budget <usd>` / `SLUICE_BUDGET_USD`: stop admitting work past this estimated spend. */
-export const budget = Options.float("budget").pipe(
-  Options.withFallbackConfig(Config.number("SLUICE_BUDGET_USD")),
-  Options.optional,
-  Options.withDescription("Stop admitting work once the run's estimated spend would pass this many USD")
+export const budget = Setting.optionalNumber(
+  "budget",
+  { integer: false, above: 0 },
+  {
+    env: "SLUICE_BUDGET_USD",
+    shown: "none",
+    description: "Stop admitting work once the run's estimated spend would pass this many USD"
+  }
 )
 
-/** `--run <id>`: the run id (default: derived from the input file's path). */
-export const runId = Options.text("run").pipe(Options.optional, Options.withDescription("Run id"))
+/** `--run <id>`: only this run (default every run; `sluice run` has its own). */
+export const runId = Options.text("run").pipe(
+  Options.optional,
+  Options.withDescription(Setting.describe("Only this run", { default: "every run" }))
+)
 
 /** `--drain-timeout <seconds>`, default 10. */
-export const drainTimeout = Options.integer("drain-timeout").pipe(
-  Options.withFallbackConfig(Config.integer("SLUICE_DRAIN_TIMEOUT")),
-  Options.withDefault(10),
-  Options.withDescription("On Ctrl-C/SIGTERM, seconds in-flight items may take to finish before they are handed back")
+export const drainTimeout = Setting.number(
+  "drain-timeout",
+  { integer: true, min: 0 },
+  {
+    env: "SLUICE_DRAIN_TIMEOUT",
+    default: 10,
+    description: "On Ctrl-C/SIGTERM, seconds in-flight items may take to finish before they are handed back"
+  }
 )
 
 /** `--host <address>` / `SLUICE_HOST`, default 127.0.0.1 (`sluice serve`). */
 export const host = Options.text("host").pipe(
   Options.withFallbackConfig(Config.string("SLUICE_HOST")),
   Options.withDefault("127.0.0.1"),
-  Options.withDescription("Address `sluice serve` listens on; any but loopback needs SLUICE_TOKEN")
+  Options.withDescription(
+    Setting.describe("Address `sluice serve` listens on; any but loopback needs SLUICE_TOKEN", {
+      default: "127.0.0.1",
+      env: "SLUICE_HOST"
+    })
+  )
 )
 
-/** `--port <n>` / `SLUICE_PORT`, default 8080 (`sluice serve`). */
-export const port = Options.integer("port").pipe(
-  Options.withFallbackConfig(Config.integer("SLUICE_PORT")),
-  Options.withDefault(8080),
-  Options.withDescription("Port `sluice serve` listens on; 0 picks a free one")
+/** `--port <n>` / `SLUICE_PORT`, default 8080 (`sluice serve`, `sluice simulate`). */
+export const port = Setting.number(
+  "port",
+  { integer: true, min: 0, max: 65535 },
+  { env: "SLUICE_PORT", default: 8080, description: "Port to listen on; 0 picks a free one" }
 )
 
 /** `--max-body <size>` / `SLUICE_MAX_BODY`, default 16MiB (`sluice serve`). */
 export const maxBody = Options.text("max-body").pipe(
   Options.withFallbackConfig(Config.string("SLUICE_MAX_BODY")),
   Options.withDefault("16MiB"),
-  Options.withDescription("Largest request body `sluice serve` accepts (413 above): bytes, or e.g. 512KiB, 16MiB, 1GB")
+  Options.withDescription(
+    Setting.describe("Largest request body `sluice serve` accepts (413 above): bytes, or e.g. 512KiB, 16MiB, 1GB", {
+      default: "16MiB",
+      env: "SLUICE_MAX_BODY"
+    })
+  )
 )
 
 /** `--watch-dir <dir>` / `SLUICE_WATCH_DIR`: a drop directory (`sluice serve`). */
 export const watchDir = Options.directory("watch-dir", { exists: "yes" }).pipe(
   Options.withFallbackConfig(Config.string("SLUICE_WATCH_DIR")),
   Options.optional,
-  Options.withDescription("Drop directory: each JSONL/CSV file put there becomes a run, then moves to <dir>/.done/")
+  Options.withDescription(
+    Setting.describe("Drop directory: each JSONL/CSV file put there becomes a run, then moves to <dir>/.done/", {
+      default: "none",
+      env: "SLUICE_WATCH_DIR"
+    })
+  )
 )
 
 /** `--poll-interval <seconds>` / `SLUICE_POLL_INTERVAL`, default 2 (`sluice serve`). */
-export const pollInterval = Options.float("poll-interval").pipe(
-  Options.withFallbackConfig(Config.number("SLUICE_POLL_INTERVAL")),
-  Options.withDefault(2),
-  Options.withDescription("Seconds between scans of --watch-dir")
+export const pollInterval = Setting.number(
+  "poll-interval",
+  { integer: false, above: 0 },
+  { env: "SLUICE_POLL_INTERVAL", default: 2, description: "Seconds between scans of --watch-dir" }
 )
 
 /**
@@ -177,7 +253,10 @@ export const token = Config.redacted("SLUICE_TOKEN").pipe(
 export const traceContent = Options.boolean("trace-content").pipe(
   Options.withFallbackConfig(Config.boolean("SLUICE_TRACE_CONTENT")),
   Options.withDescription(
-    "Put each item's payload and answer (truncated) on its trace span; only with OTEL_EXPORTER_OTLP_ENDPOINT set"
+    Setting.describe(
+      "Put each item's payload and answer (truncated) on its trace span; only with OTEL_EXPORTER_OTLP_ENDPOINT set",
+      { default: "off", env: "SLUICE_TRACE_CONTENT" }
+    )
   )
 )
 
@@ -189,17 +268,22 @@ export const imap = Options.text("imap").pipe(
   Options.withFallbackConfig(Config.string("SLUICE_IMAP")),
   Options.optional,
   Options.withDescription(
-    "Mailbox to poll into --inbox-run: imap://user@host:port/INBOX or imaps://…; the password is read from IMAP_PASSWORD"
+    Setting.describe(
+      "Mailbox to poll into --inbox-run: imap://user@host:port/INBOX or imaps://…; the password is read from IMAP_PASSWORD",
+      { default: "none", env: "SLUICE_IMAP" }
+    )
   )
 )
 
 /** `--imap-poll <seconds>` / `SLUICE_IMAP_POLL`, default 30 (`sluice serve --imap`). */
-export const imapPoll = Options.float("imap-poll").pipe(
-  Options.withFallbackConfig(Config.number("SLUICE_IMAP_POLL")),
-  Options.withDefault(30),
-  Options.withDescription(
-    "Seconds between searches of --imap for new unseen mail (the server's announcements also wake it)"
-  )
+export const imapPoll = Setting.number(
+  "imap-poll",
+  { integer: false, above: 0 },
+  {
+    env: "SLUICE_IMAP_POLL",
+    default: 30,
+    description: "Seconds between searches of --imap for new unseen mail (the server's announcements also wake it)"
+  }
 )
 
 /** `--inbox-run <id>` / `SLUICE_INBOX_RUN`, default `inbox` (`sluice serve --imap`). */
@@ -207,7 +291,10 @@ export const inboxRun = Options.text("inbox-run").pipe(
   Options.withFallbackConfig(Config.string("SLUICE_INBOX_RUN")),
   Options.withDefault("inbox"),
   Options.withDescription(
-    "The run the mails of --imap go into; its settings are --processor, --model, --prompt, --max-tokens"
+    Setting.describe(
+      "The run the mails of --imap go into; its settings are --processor, --model, --prompt, --max-tokens",
+      { default: "inbox", env: "SLUICE_INBOX_RUN" }
+    )
   )
 )
 

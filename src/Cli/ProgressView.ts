@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import { Clock, Effect, Fiber, Option, Schedule } from "effect"
 import { Admission, type AdmissionState } from "../Engine/Admission.js"
 import * as Eta from "../Engine/Eta.js"
@@ -55,25 +56,83 @@ export interface LineExtras {
 }
 
 /**
- * One line describing a run's progress.
+ * What the progress line's symbols mean, for `--help`.
  *
  * @since 0.1.0
  */
-export const line = (p: Progress.RunProgress, extras: LineExtras, tty: boolean): string => {
+export const LEGEND =
+  "Progress: done/total (+ while the input is still being read), ✓ completed, ↷ skipped, ✗ failed, ⟳ in the stages now, ↻ retries, 429× rate-limit answers, items/s, ETA (and the limit that bounds it), elapsed. A narrow terminal drops the bar, then elapsed, rate, retries, 429s and the per-status counts; never the ETA."
+
+/**
+ * A command's description followed by the legend of its progress line, as `--help` shows it.
+ *
+ * @since 0.1.0
+ */
+export const describedWithLegend = (description: string): HelpDoc.HelpDoc =>
+  HelpDoc.sequence(HelpDoc.p(description), HelpDoc.p(LEGEND))
+
+/**
+ * The width a progress line must fit in: the terminal's, else 80 columns (logs, CI).
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_WIDTH = 80
+
+interface Field {
+  readonly text: string
+  /** Fields are dropped lowest first until the line fits. */
+  readonly keep: number
+}
+
+/** The fields in display order, joined by spaces; the ones least worth keeping dropped until it fits. */
+const fit = (fields: ReadonlyArray<Field>, width: number): string => {
+  let shown = fields.filter((f) => f.text !== "")
+  const length = (fs: ReadonlyArray<Field>) => fs.reduce((n, f) => n + f.text.length, 0) + fs.length - 1
+  while (length(shown) > width) {
+    const least = shown.reduce((a, b) => (b.keep < a.keep ? b : a))
+    if (least.keep === Infinity) break
+    shown = shown.filter((f) => f !== least)
+  }
+  return shown.map((f) => f.text).join(" ")
+}
+
+/**
+ * One line describing a run's progress, at most `width` characters: when the whole line does not
+ * fit, the bar goes first, then elapsed time, rate, retries, 429s and the per-status counts, so what
+ * is left is done/total and the ETA, which is never cut.
+ *
+ * @since 0.1.0
+ */
+export const line = (
+  p: Progress.RunProgress,
+  extras: LineExtras,
+  tty: boolean,
+  width: number = DEFAULT_WIDTH
+): string => {
   const c = p.counts
   const done = Progress.finished(c)
   const total = done + Progress.remaining(c)
   const pct = total === 0 ? 0 : Math.floor((done / total) * 100)
-  const counts = `${done}/${total}${p.sourceDone ? "" : "+"} ✓${c.completed} ↷${c.skipped} ✗${c.failed} ⟳${c.processing}`
-  const parts = [counts]
-  if (p.retries > 0) parts.push(`↻${p.retries}`)
-  if (p.rateLimitHits > 0) parts.push(`429×${p.rateLimitHits}`)
-  parts.push(rateText(extras.perSecond))
   const eta = p.sourceDone && extras.eta !== undefined ? Eta.format(extras.eta) : undefined
-  if (eta !== undefined) parts.push(eta)
-  return tty
-    ? `${bar(total === 0 ? 0 : done / total, 24)} ${String(pct).padStart(3)}% ${parts.join(" ")} ${elapsedText(extras.elapsedMs)}`
-    : `sluice: ${pct}% ${parts.join(" ")} (${elapsedText(extras.elapsedMs)})`
+  const elapsed = elapsedText(extras.elapsedMs)
+  const fields = (barWidth: number): Array<Field> => [
+    ...(tty ? [{ text: barWidth > 0 ? bar(total === 0 ? 0 : done / total, barWidth) : "", keep: 0 }] : []),
+    { text: tty ? `${String(pct).padStart(3)}%` : `sluice: ${pct}%`, keep: tty ? 8 : Infinity },
+    { text: `${done}/${total}${p.sourceDone ? "" : "+"}`, keep: Infinity },
+    { text: `✓${c.completed}`, keep: 7 },
+    { text: `↷${c.skipped}`, keep: 5 },
+    { text: `✗${c.failed}`, keep: 9 },
+    { text: `⟳${c.processing}`, keep: 6 },
+    { text: p.retries > 0 ? `↻${p.retries}` : "", keep: 3 },
+    { text: p.rateLimitHits > 0 ? `429×${p.rateLimitHits}` : "", keep: 4 },
+    { text: rateText(extras.perSecond), keep: 2 },
+    { text: eta ?? "", keep: Infinity },
+    { text: tty ? elapsed : `(${elapsed})`, keep: 1 }
+  ]
+  // On a terminal the bar shrinks before anything else goes; below 8 cells it says nothing.
+  const whole = fit(fields(24), Infinity)
+  const spare = width - whole.length
+  return fit(fields(spare >= 0 ? 24 : Math.max(0, 24 + spare) >= 8 ? 24 + spare : 0), width)
 }
 
 /**
@@ -129,9 +188,15 @@ export const follow = (run: string, options: FollowOptions = {}) =>
       const usage = options.usage === undefined ? undefined : yield* options.usage
       const eta = estimate(p, window, state, usage)
       const perSecond = window.elapsedMs > 0 ? (window.finished * 1000) / window.elapsedMs : 0
-      const text = line(p, { perSecond, eta, elapsedMs: now - p.startedAt }, tty)
-      const width = process.stderr.columns ?? 0
-      return tty && width > 10 && text.length >= width ? text.slice(0, width - 1) : text
+      // One column short of the terminal's width: a line that reaches the last column wraps on some
+      // terminals, and `\r` would then redraw only its second half.
+      const columns = process.stderr.columns ?? 0
+      return line(
+        p,
+        { perSecond, eta, elapsedMs: now - p.startedAt },
+        tty,
+        tty && columns > 0 ? columns - 1 : DEFAULT_WIDTH
+      )
     })
 
     const draw = Effect.gen(function* () {

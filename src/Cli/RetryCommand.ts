@@ -8,6 +8,7 @@ import { Effect, Option } from "effect"
 import { Store } from "../Store/Store.js"
 import { failure, usage } from "./CliError.js"
 import * as Compose from "./Compose.js"
+import * as ExistingStore from "./ExistingStore.js"
 import * as Flags from "./Flags.js"
 
 /** @since 0.1.0 */
@@ -30,7 +31,7 @@ export const command = Command.make(
         )
       )
     }).pipe(
-      Effect.provide(Compose.store(o.db)),
+      Effect.provide(ExistingStore.layer(o.db)),
       Effect.catchTag("StoreError", (e) => Effect.fail(failure(`sluice: ${e.message}`)))
     )
 ).pipe(Command.withDescription("Re-queue failed items (lines that could not be read stay failed)"))

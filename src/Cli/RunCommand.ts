@@ -15,6 +15,7 @@ import { failure, usage } from "./CliError.js"
 import * as Compose from "./Compose.js"
 import * as Flags from "./Flags.js"
 import * as ProgressView from "./ProgressView.js"
+import * as Setting from "./Setting.js"
 import * as Tracing from "../Telemetry/Tracing.js"
 import * as Summary from "./Summary.js"
 
@@ -84,7 +85,7 @@ const options = {
   ),
   out: Options.text("out").pipe(
     Options.optional,
-    Options.withDescription("Results JSONL (default <input>.results.jsonl)")
+    Options.withDescription(Setting.describe("Results JSONL", { default: "<input>.results.jsonl" }))
   ),
   db: Flags.db,
   baseUrl: Flags.baseUrl,
@@ -99,7 +100,10 @@ const options = {
   attemptTimeout: Flags.attemptTimeout,
   noCache: Flags.noCache,
   budget: Flags.budget,
-  run: Flags.runId,
+  run: Options.text("run").pipe(
+    Options.optional,
+    Options.withDescription(Setting.describe("Run id", { default: "from the input path" }))
+  ),
   drainTimeout: Flags.drainTimeout,
   prices: Flags.prices,
   lease: Flags.lease,
@@ -110,9 +114,6 @@ const options = {
 export const command = Command.make("run", options, (o) =>
   Effect.gen(function* () {
     yield* readable(o.input, "input")
-    if (o.concurrency < 1) return yield* usage("sluice: --concurrency must be at least 1")
-    if (o.maxAttempts < 1) return yield* usage("sluice: --max-attempts must be at least 1")
-    if (o.lease < 1) return yield* usage("sluice: --lease must be at least 1 second")
     const system = yield* readPrompt(o.prompt)
     const prices = yield* readPrices(o.prices)
     const output = Option.getOrElse(o.out, () => defaultOutput(o.input))
@@ -164,5 +165,9 @@ export const command = Command.make("run", options, (o) =>
     )
   })
 ).pipe(
-  Command.withDescription("Process a JSONL or CSV file through fetch → classify → process → persist; rerun to resume")
+  Command.withDescription(
+    ProgressView.describedWithLegend(
+      "Process a JSONL or CSV file through fetch → classify → process → persist; rerun to resume"
+    )
+  )
 )

@@ -77,12 +77,6 @@ export const command = Command.make(
   },
   (o) =>
     Effect.gen(function* () {
-      if (o.concurrency < 1) return yield* usage("sluice: --concurrency must be at least 1")
-      if (o.maxAttempts < 1) return yield* usage("sluice: --max-attempts must be at least 1")
-      if (o.port < 0 || o.port > 65535) return yield* usage("sluice: --port must be 0..65535")
-      if (o.drainTimeout < 0) return yield* usage("sluice: --drain-timeout must be 0 or more")
-      if (!(o.pollInterval > 0)) return yield* usage("sluice: --poll-interval must be more than 0")
-      if (o.lease < 1) return yield* usage("sluice: --lease must be at least 1 second")
       const maxBodyBytes = parseSize(o.maxBody)
       if (maxBodyBytes === undefined) return yield* usage(`sluice: --max-body ${o.maxBody} is not a size (e.g. 16MiB)`)
       // An empty SLUICE_TOKEN is no token.
@@ -95,7 +89,6 @@ export const command = Command.make(
           `sluice: refusing to listen on ${o.host} without a token: anyone who can reach it could submit work. Set SLUICE_TOKEN (clients send "Authorization: Bearer <token>"), or use --host 127.0.0.1`
         )
       }
-      if (!(o.imapPoll > 0)) return yield* usage("sluice: --imap-poll must be more than 0")
       if (o.inboxRun.trim() === "") return yield* usage("sluice: --inbox-run must not be empty")
       let imap: ImapLoop.InboxOptions["imap"] | undefined
       if (Option.isSome(o.imap)) {

@@ -4,59 +4,82 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { Option } from "effect"
+import { Effect, Option } from "effect"
 import * as Simulator from "../Simulator/Simulator.js"
+import { interruption } from "./CliError.js"
+import * as Flags from "./Flags.js"
+import * as Setting from "./Setting.js"
 
 /** @since 0.1.0 */
 export const command = Command.make(
   "simulate",
   {
-    port: Options.integer("port").pipe(
-      Options.withDefault(8080),
-      Options.withDescription("Port on 127.0.0.1 (0 = any free port)")
+    port: Flags.port,
+    // Not SLUICE_RPM / SLUICE_TPM: those say what a client may ask of its upstream, not what this
+    // upstream enforces.
+    rpm: Setting.number(
+      "rpm",
+      { integer: true, min: 0 },
+      { default: 0, shown: "0 (unlimited)", description: "Requests per minute the simulator enforces; 0 = unlimited" }
     ),
-    rpm: Options.integer("rpm").pipe(
-      Options.withDefault(0),
-      Options.withDescription("Requests per minute; 0 = unlimited")
+    tpm: Setting.number(
+      "tpm",
+      { integer: true, min: 0 },
+      { default: 0, shown: "0 (unlimited)", description: "Tokens per minute the simulator enforces; 0 = unlimited" }
     ),
-    tpm: Options.integer("tpm").pipe(
-      Options.withDefault(0),
-      Options.withDescription("Tokens per minute; 0 = unlimited")
+    latencyMs: Setting.number(
+      "latency-ms",
+      { integer: true, min: 0 },
+      { default: 300, description: "Median latency of an answer in milliseconds (lognormal)" }
     ),
-    latencyMs: Options.integer("latency-ms").pipe(
-      Options.withDefault(300),
-      Options.withDescription("Median latency (lognormal)")
+    latencySigma: Setting.number(
+      "latency-sigma",
+      { integer: false, min: 0 },
+      { default: 0.5, description: "Lognormal sigma of the latency; 0 = always the median" }
     ),
-    latencySigma: Options.float("latency-sigma").pipe(
-      Options.withDefault(0.5),
-      Options.withDescription("Lognormal sigma")
-    ),
-    errorRate: Options.float("error-rate").pipe(
-      Options.withDefault(0),
-      Options.withDescription("Fraction of answers that are 500s")
+    errorRate: Setting.number(
+      "error-rate",
+      { integer: false, min: 0, max: 1 },
+      { default: 0, description: "Fraction of answers that are 500s" }
     ),
     retryAfter: Options.choice("retry-after", ["ms", "seconds"]).pipe(
       Options.withDefault("ms" as const),
-      Options.withDescription("ms: retry-after-ms and retry-after on a 429; seconds: only a whole-second retry-after")
+      Options.withDescription(
+        Setting.describe(
+          "ms: retry-after-ms and retry-after on a 429; seconds: only a whole-second retry-after, as OpenAI documents",
+          { default: "ms" }
+        )
+      )
     ),
-    seed: Options.integer("seed").pipe(Options.withDefault(1)),
+    seed: Setting.number("seed", { integer: true }, { default: 1, description: "Seed of the latency and fault draws" }),
     log: Options.text("log").pipe(
       Options.optional,
-      Options.withDescription("Append every admitted request to this JSONL file")
+      Options.withDescription(Setting.describe("Append every admitted request to this JSONL file", { default: "none" }))
     )
   },
   (o) =>
-    Simulator.serve({
-      port: o.port,
-      rpm: o.rpm,
-      tpm: o.tpm,
-      latencyMs: o.latencyMs,
-      latencySigma: o.latencySigma,
-      errorRate: o.errorRate,
-      retryAfter: o.retryAfter,
-      seed: o.seed,
-      ...(Option.isSome(o.log) ? { logFile: o.log.value } : {})
-    })
+    Effect.scoped(
+      Effect.gen(function* () {
+        const simulator = yield* Simulator.make({
+          port: o.port,
+          rpm: o.rpm,
+          tpm: o.tpm,
+          latencyMs: o.latencyMs,
+          latencySigma: o.latencySigma,
+          errorRate: o.errorRate,
+          retryAfter: o.retryAfter,
+          seed: o.seed,
+          ...(Option.isSome(o.log) ? { logFile: o.log.value } : {})
+        })
+        // The one line a script waits for (`--port 0` picks the port): on stdout, whatever the log level.
+        yield* Effect.sync(() => {
+          process.stdout.write(`listening on ${simulator.url}\n`)
+          // Ctrl-C or SIGTERM is how a server is stopped: not a failure.
+          interruption.isSuccess = true
+        })
+        return yield* Effect.never
+      })
+    )
 ).pipe(
   Command.withDescription("Serve an OpenAI-compatible chat completions API on loopback with limits, latency and faults")
 )

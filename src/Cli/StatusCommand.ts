@@ -6,12 +6,14 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Clock, Effect, Option } from "effect"
+import { createLogUpdate } from "log-update"
 import type { RunCounts } from "../Domain/Run.js"
 import * as Eta from "../Engine/Eta.js"
 import { Store } from "../Store/Store.js"
 import { failure, interruption } from "./CliError.js"
-import * as Compose from "./Compose.js"
+import * as ExistingStore from "./ExistingStore.js"
 import * as Flags from "./Flags.js"
+import * as Setting from "./Setting.js"
 
 const pad = (s: string | number, n: number) => String(s).padStart(n)
 
@@ -84,28 +86,28 @@ export const report = (run: string | undefined) => Effect.map(snapshot(run), (s)
 
 /**
  * Redraws the status every second until every run shown has nothing pending or processing (and its
- * source is fully read), or until interrupted. On a terminal the report is redrawn in place; off
- * one, it is printed again only when it changed.
+ * source is fully read), or until interrupted. On a terminal the report is redrawn in place by
+ * `log-update`, which erases what the last frame really took on screen, wrapped lines included (a
+ * line wider than the terminal takes two rows or more, and erasing one row per line left stale
+ * frames behind); off one, it is printed again only when it changed.
  *
  * @since 0.1.0
  */
-export const watch = (run: string | undefined) =>
+export const watch = (run: string | undefined, out: NodeJS.WriteStream = process.stdout) =>
   Effect.gen(function* () {
-    const tty = process.stdout.isTTY === true
+    const tty = out.isTTY === true
     const rates: Rates = new Map()
-    let drawnLines = 0
+    // The cursor stays visible: hiding it is not worth a terminal left without one after a kill -9.
+    const frame = tty ? createLogUpdate(out, { showCursor: true }) : undefined
     let previous = ""
     while (true) {
       const s = yield* snapshot(run, rates)
       const time = new Date(yield* Clock.currentTimeMillis).toLocaleTimeString()
       const body = `${s.text}\n\n${s.done ? "all done" : "watching; Ctrl-C to stop"} (${time})`
-      if (tty) {
-        // Move up over the last drawing and clear to the end of the screen, then draw again.
-        const up = drawnLines > 0 ? `\x1b[${drawnLines}A\r\x1b[J` : ""
-        yield* Effect.sync(() => process.stdout.write(`${up}${body}\n`))
-        drawnLines = body.split("\n").length
+      if (frame !== undefined) {
+        yield* Effect.sync(() => frame(body))
       } else if (s.text !== previous || s.done) {
-        yield* Effect.sync(() => process.stdout.write(`${body}\n\n`))
+        yield* Effect.sync(() => out.write(`${body}\n\n`))
         previous = s.text
       }
       if (s.done) return
@@ -121,7 +123,11 @@ export const command = Command.make(
     run: Flags.runId,
     watch: Options.boolean("watch").pipe(
       Options.withAlias("w"),
-      Options.withDescription("Redraw every second, with rates and ETAs, until the run is done or Ctrl-C")
+      Options.withDescription(
+        Setting.describe("Redraw every second, with rates and ETAs, until the run is done or Ctrl-C", {
+          default: "off"
+        })
+      )
     )
   },
   (o) =>
@@ -135,7 +141,7 @@ export const command = Command.make(
       const text = yield* report(run)
       yield* Effect.sync(() => process.stdout.write(text + "\n"))
     }).pipe(
-      Effect.provide(Compose.store(o.db)),
+      Effect.provide(ExistingStore.layer(o.db)),
       Effect.catchTag("StoreError", (e) => Effect.fail(failure(`sluice: ${e.message}`)))
     )
 ).pipe(

@@ -12,7 +12,7 @@ import * as RunConfig from "../Domain/RunConfig.js"
 import * as PerRun from "../Stages/PerRun.js"
 import { Store } from "../Store/Store.js"
 import * as Tracing from "../Telemetry/Tracing.js"
-import { failure, usage } from "./CliError.js"
+import { failure } from "./CliError.js"
 import * as Compose from "./Compose.js"
 import * as Flags from "./Flags.js"
 
@@ -35,7 +35,6 @@ export const command = Command.make(
   },
   (o) =>
     Effect.gen(function* () {
-      if (o.concurrency < 1) return yield* usage("sluice: --concurrency must be at least 1")
       const store = yield* Store
       const run = Option.getOrUndefined(o.run)
       if (run !== undefined) {

@@ -19,6 +19,7 @@
  * @since 0.1.0
  */
 import { Config, Context, Effect, FiberRef, Layer, Option } from "effect"
+import type { SpanExporter } from "@opentelemetry/sdk-trace-base"
 import type { Item } from "../Domain/Item.js"
 import type { Outcome } from "../Domain/Outcome.js"
 import type { RunCounts } from "../Domain/Run.js"
@@ -164,9 +165,53 @@ export const settings: Effect.Effect<Settings> = Effect.gen(function* () {
 export const layerDisabled: Layer.Layer<never> = Layer.setTracerEnabled(false)
 
 /**
+ * How long the end of a process waits for the last spans to reach the collector. A collector that is
+ * down would otherwise hold the exit for the exporter's own timeout and retries (about 10 s).
+ *
+ * @since 0.1.0
+ */
+export const SHUTDOWN_BOUND_MS = 1_000
+
+/**
+ * Set when the process ends with spans still on their way to a collector that did not answer within
+ * `SHUTDOWN_BOUND_MS`: the exporter's pending request and retry timers would keep Node running, so the
+ * CLI's entry point exits without waiting for them.
+ *
+ * @since 0.1.0
+ */
+export const abandoned = { spans: false }
+
+/**
+ * An exporter that counts what it is still sending and remembers the first failure, so the end of
+ * the process can say, once, what became of the spans.
+ */
+const watched = (inner: SpanExporter) => {
+  const state = { pending: 0, pendingSpans: 0, failed: 0, error: undefined as string | undefined }
+  const exporter: SpanExporter = {
+    export: (spans, done) => {
+      state.pending++
+      state.pendingSpans += spans.length
+      inner.export(spans, (result) => {
+        state.pending--
+        state.pendingSpans -= spans.length
+        if (result.code !== 0) {
+          state.failed += spans.length
+          state.error ??= result.error?.message ?? "export failed"
+        }
+        done(result)
+      })
+    },
+    shutdown: () => inner.shutdown(),
+    ...(inner.forceFlush === undefined ? {} : { forceFlush: () => inner.forceFlush!() })
+  }
+  return { exporter, state }
+}
+
+/**
  * `@effect/opentelemetry`'s `NodeSdk` with a `BatchSpanProcessor` over the OTLP/HTTP exporter, which
  * reads its endpoint, headers and timeout from the standard variables. Spans still buffered are
- * flushed when the layer's scope closes (the end of the command, or Ctrl-C).
+ * flushed when the layer's scope closes (the end of the command, or Ctrl-C), for at most
+ * `SHUTDOWN_BOUND_MS`; spans that could not be delivered are reported in one line on stderr.
  *
  * @since 0.1.0
  * @category layers
@@ -174,6 +219,8 @@ export const layerDisabled: Layer.Layer<never> = Layer.setTracerEnabled(false)
 export const layerOtlp = (options: {
   readonly serviceName: string
   readonly serviceVersion?: string
+  /** Where spans go, for the message when they could not be delivered. */
+  readonly endpoint?: string | undefined
 }): Layer.Layer<never> =>
   Layer.unwrapEffect(
     Effect.promise(async () => {
@@ -182,11 +229,33 @@ export const layerOtlp = (options: {
         import("@opentelemetry/exporter-trace-otlp-http"),
         import("@opentelemetry/sdk-trace-base")
       ])
-      return NodeSdk.layer(() => ({
+      const { exporter, state } = watched(new OTLPTraceExporter())
+      const sdk = NodeSdk.layer(() => ({
         resource: { serviceName: options.serviceName, serviceVersion: options.serviceVersion ?? VERSION },
-        spanProcessor: new BatchSpanProcessor(new OTLPTraceExporter()),
-        shutdownTimeout: "5 seconds"
+        spanProcessor: new BatchSpanProcessor(exporter),
+        shutdownTimeout: `${SHUTDOWN_BOUND_MS} millis`
       }))
+      // Built before the SDK, so this finalizer runs after the SDK's flush and shutdown have ended or
+      // given up.
+      const report = Layer.scopedDiscard(
+        Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            const where =
+              options.endpoint === undefined ? "the OTLP collector" : `the OTLP collector at ${options.endpoint}`
+            if (state.pending > 0) {
+              abandoned.spans = true
+              process.stderr.write(
+                `sluice: traces: ${where} did not answer within ${SHUTDOWN_BOUND_MS / 1000} s; ${state.pendingSpans + state.failed} span(s) dropped\n`
+              )
+            } else if (state.failed > 0) {
+              process.stderr.write(
+                `sluice: traces: ${where} did not take ${state.failed} span(s): ${state.error ?? "export failed"}\n`
+              )
+            }
+          })
+        )
+      )
+      return Layer.provide(sdk, report)
     })
   )
 
@@ -203,7 +272,7 @@ const VERSION = "0.1.0"
 export const layer: Layer.Layer<never> = Layer.unwrapEffect(
   Effect.map(settings, (s) =>
     Layer.merge(
-      s.export ? layerOtlp({ serviceName: s.serviceName }) : layerDisabled,
+      s.export ? layerOtlp({ serviceName: s.serviceName, endpoint: s.endpoint }) : layerDisabled,
       Layer.succeed(TraceContent, s.content)
     )
   )
