@@ -10,6 +10,7 @@ import { Store } from "../Store/Store.js"
 import { failure } from "./CliError.js"
 import * as Compose from "./Compose.js"
 import * as Flags from "./Flags.js"
+import * as OutputPath from "./OutputPath.js"
 
 /** @since 0.1.0 */
 export const command = Command.make(
@@ -25,6 +26,7 @@ export const command = Command.make(
   },
   (o) =>
     Effect.gen(function* () {
+      yield* OutputPath.check(o.out, { db: o.db })
       const store = yield* Store
       if (Option.isNone(yield* store.getRun(o.run)))
         return yield* failure(`sluice: no run "${o.run}" in ${Compose.describeDb(o.db)}`)

@@ -31,6 +31,14 @@ const lineCount = (file: string): number =>
         .filter((l) => l.length > 0).length
     : 0
 
+/** The temporary file a running `sluice run` writes `output`'s lines to (AtomicFile), or `output` when none. */
+const partial = (output: string): string => {
+  const dir = path.dirname(output)
+  const base = path.basename(output)
+  const temp = fs.readdirSync(dir).find((f) => f.startsWith(`.${base}.`) && f.endsWith(".tmp"))
+  return temp === undefined ? output : path.join(dir, temp)
+}
+
 const stderrLines = (r: CliResult) => r.stderr.split("\n").filter((l) => l.trim().length > 0)
 
 /** What the simulator's default responder answers for an item, as the output line holds it. */
@@ -335,7 +343,8 @@ describe("sluice run (real processes)", () => {
         const args = ["run", input, "--db", db, "--out", output, "--base-url", sim.url]
 
         const p = yield* spawnScoped([...args, "--concurrency", "4"])
-        yield* waitUntil(() => lineCount(output) >= 8, 30_000, "the first results")
+        // Until the run ends, results go to a temporary file beside the output, renamed into place at the end.
+        yield* waitUntil(() => lineCount(partial(output)) >= 8, 30_000, "the first results")
         p.child.kill("SIGINT")
         const stopped = yield* awaitExit(p, 20_000, "sluice run after SIGINT")
 
