@@ -99,4 +99,39 @@ describe("bad input on the command line (real processes)", () => {
         expect(fs.readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([])
       })
   )
+
+  it.scopedLive(
+    "D4: a bad line's key never takes a valid item's id: with 0-based ids, a malformed JSONL line and a short CSV row fail alone",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const db = path.join(dir, "s.db")
+        // Line 3 is not JSON; line 4's id is 3, the number the bad line used to take as its key.
+        const jsonl = path.join(dir, "items.jsonl")
+        fs.writeFileSync(jsonl, '{"id":0}\n{"id":1}\n{oops\n{"id":3}\n{"id":4}\n')
+        const r = yield* cli(["run", jsonl, "--db", db, "--processor", "echo"])
+        expect(r.code).toBe(0)
+        expect(r.stderr).toContain("4 completed, 0 skipped, 1 failed of 5")
+        const lines = readJsonl(path.join(dir, "items.results.jsonl"))
+        expect(lines.map((l) => [l.key, l.status])).toEqual([
+          ["0", "completed"],
+          ["1", "completed"],
+          ["line:3", "failed"],
+          ["3", "completed"],
+          ["4", "completed"]
+        ])
+        expect(lines[2].error.message).toMatch(/^line 3: not valid JSON/)
+
+        // CSV: the header is line 1; line 3 has too few fields; line 4's id is 3.
+        const csv = path.join(dir, "rows.csv")
+        fs.writeFileSync(csv, "id,name\n2,ann\nbob\n3,cy\n")
+        const c = yield* cli(["run", csv, "--db", db, "--processor", "echo"])
+        expect(c.code).toBe(0)
+        expect(readJsonl(path.join(dir, "rows.results.jsonl")).map((l) => [l.key, l.status])).toEqual([
+          ["2", "completed"],
+          ["line:3", "failed"],
+          ["3", "completed"]
+        ])
+      })
+  )
 })

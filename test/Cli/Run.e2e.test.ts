@@ -141,7 +141,7 @@ describe("sluice run (real processes)", () => {
         expect(echo.code).toBe(0)
         expect(readJsonl(path.join(dir, "echo.out.jsonl"))).toEqual([
           { seq: 0, key: "a", status: "completed", output: data[0] },
-          { seq: 1, key: "2", status: "completed", output: data[1] },
+          { seq: 1, key: "line:2", status: "completed", output: data[1] },
           { seq: 2, key: "7", status: "completed", output: data[2] }
         ])
 
@@ -159,10 +159,10 @@ describe("sluice run (real processes)", () => {
         fs.writeFileSync(noId, "name,qty\napple,3\npear,4\n")
         const b = yield* cli(["run", noId, "--db", db, "--processor", "echo"])
         expect(b.code).toBe(0)
-        // Keys are the rows' line numbers in the file (the header is line 1).
+        // Keys are the rows' line numbers in the file (the header is line 1), in their own namespace.
         expect(readJsonl(path.join(dir, "no-id.results.jsonl"))).toEqual([
-          { seq: 0, key: "2", status: "completed", output: { name: "apple", qty: "3" } },
-          { seq: 1, key: "3", status: "completed", output: { name: "pear", qty: "4" } }
+          { seq: 0, key: "line:2", status: "completed", output: { name: "apple", qty: "3" } },
+          { seq: 1, key: "line:3", status: "completed", output: { name: "pear", qty: "4" } }
         ])
       }),
     { timeout: 60_000 }
