@@ -11,6 +11,7 @@ import { failure } from "./CliError.js"
 import * as Compose from "./Compose.js"
 import * as ExistingStore from "./ExistingStore.js"
 import * as Flags from "./Flags.js"
+import * as OutputPath from "./OutputPath.js"
 import * as Setting from "./Setting.js"
 
 /** @since 0.1.0 */
@@ -27,6 +28,7 @@ export const command = Command.make(
   },
   (o) =>
     Effect.gen(function* () {
+      yield* OutputPath.check(o.out, { db: o.db })
       const store = yield* Store
       if (Option.isNone(yield* store.getRun(o.run)))
         return yield* failure(`sluice: no run "${o.run}" in ${Compose.describeDb(o.db)}`)

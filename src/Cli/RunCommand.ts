@@ -14,6 +14,7 @@ import { Store } from "../Store/Store.js"
 import { failure, usage } from "./CliError.js"
 import * as Compose from "./Compose.js"
 import * as Flags from "./Flags.js"
+import * as OutputPath from "./OutputPath.js"
 import * as ProgressView from "./ProgressView.js"
 import * as Setting from "./Setting.js"
 import * as Tracing from "../Telemetry/Tracing.js"
@@ -117,6 +118,7 @@ export const command = Command.make("run", options, (o) =>
     const system = yield* readPrompt(o.prompt)
     const prices = yield* readPrices(o.prices)
     const output = Option.getOrElse(o.out, () => defaultOutput(o.input))
+    yield* OutputPath.check(output, { input: o.input, db: o.db })
     const run = Option.getOrElse(o.run, () => defaultRunId(o.input))
     const config: RunConfig = {
       source: path.resolve(o.input),

@@ -10,8 +10,8 @@
  * @since 0.1.0
  */
 import { Clock, Effect } from "effect"
-import * as fs from "node:fs"
-import { Store, StoreError, type ResultRow } from "../Store/Store.js"
+import { Store, type StoreError, type ResultRow } from "../Store/Store.js"
+import * as AtomicFile from "./AtomicFile.js"
 
 const PAGE = 4096
 
@@ -34,13 +34,6 @@ export const line = (r: ResultRow): string => {
 }
 
 const isFinished = (r: ResultRow) => r.status === "completed" || r.status === "skipped" || r.status === "failed"
-
-const writeError = (file: string, cause: unknown) =>
-  new StoreError({
-    reason: "Write",
-    location: file,
-    message: `cannot write ${file}: ${cause instanceof Error ? cause.message : String(cause)}`
-  })
 
 /**
  * A writer that follows a run. `advance` appends what has finished since, up to the first unfinished
@@ -66,17 +59,16 @@ const BUFFER_MAX = 8192
 const STALL_READ_MS = 50
 
 /**
- * Opens (truncates) `file` and follows `run`. The file is closed with the scope.
+ * Follows `run` into `file`. The lines go to a temporary file beside it, renamed over `file` when
+ * the scope closes (also when interrupted: what is written is always an ordered prefix), so `file`
+ * keeps its old content until then and is never left half-truncated.
  *
  * @since 0.1.0
  */
 export const follow = (run: string, file: string) =>
   Effect.gen(function* () {
     const store = yield* Store
-    const fd = yield* Effect.acquireRelease(
-      Effect.try({ try: () => fs.openSync(file, "w"), catch: (e) => writeError(file, e) }),
-      (fd) => Effect.sync(() => fs.closeSync(fd))
-    )
+    const out = yield* AtomicFile.open(file, { keepPartial: true })
     let afterSeq = -1
     let written = 0
     // Read just past the written prefix: a small page while the next item is still in flight (the
@@ -97,7 +89,7 @@ export const follow = (run: string, file: string) =>
           written++
         }
         if (text.length > 0) {
-          yield* Effect.try({ try: () => fs.writeSync(fd, text), catch: (e) => writeError(file, e) })
+          yield* AtomicFile.write(out, file, text)
         }
         if (blocked || rows.length < page) {
           page = 64
@@ -118,9 +110,7 @@ export const follow = (run: string, file: string) =>
         afterSeq++
         written++
       }
-      return text.length === 0
-        ? Effect.void
-        : Effect.try({ try: () => void fs.writeSync(fd, text), catch: (e) => writeError(file, e) })
+      return text.length === 0 ? Effect.void : AtomicFile.write(out, file, text)
     })
     const readStore = Effect.gen(function* () {
       lastRead = yield* Clock.currentTimeMillis
@@ -177,18 +167,13 @@ export const exportRun = (
   })
 
 /**
- * `exportRun` into a file.
+ * `exportRun` into a file, which is replaced only once the export is whole.
  *
  * @since 0.1.0
  */
 export const exportToFile = (run: string, file: string, status?: ResultRow["status"]) =>
-  Effect.acquireUseRelease(
-    Effect.try({ try: () => fs.openSync(file, "w"), catch: (e) => writeError(file, e) }),
-    (fd) =>
-      exportRun(
-        run,
-        (text) => Effect.try({ try: () => void fs.writeSync(fd, text), catch: (e) => writeError(file, e) }),
-        status
-      ),
-    (fd) => Effect.sync(() => fs.closeSync(fd))
+  Effect.scoped(
+    Effect.flatMap(AtomicFile.open(file, { keepPartial: false }), (out) =>
+      exportRun(run, (text) => AtomicFile.write(out, file, text), status)
+    )
   )

@@ -186,6 +186,18 @@ export class RunNotFound extends Schema.TaggedError<RunNotFound>()(
   HttpApiSchema.annotations({ status: 404 })
 ) {}
 
+/**
+ * Items sent to an existing run with settings other than the run's: a run keeps the settings it was
+ * created with, so the request is refused rather than processed under settings it did not ask for.
+ *
+ * @since 0.1.0
+ */
+export class RunConflict extends Schema.TaggedError<RunConflict>()(
+  "RunConflict",
+  { run: Schema.String, message: Schema.String },
+  HttpApiSchema.annotations({ status: 409 })
+) {}
+
 /** @since 0.1.0 */
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
   "Unauthorized",
@@ -234,6 +246,7 @@ export class RunsGroup extends HttpApiGroup.make("runs")
       .addError(InvalidRequest)
       .addError(PayloadTooLarge)
       .addError(UnsupportedMediaType)
+      .addError(RunConflict)
       .addError(StoreUnavailable)
       .annotate(OpenApi.Summary, "Create a run from items; processing starts at once")
   )

@@ -9,12 +9,14 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Chunk, Clock, Effect, Layer, Option, Stream } from "effect"
 import { randomBytes } from "node:crypto"
 import { total } from "../Domain/Run.js"
+import type { SourceRecord } from "../Domain/Item.js"
 import * as RunConfig from "../Domain/RunConfig.js"
 import * as OrderedOutput from "../Engine/OrderedOutput.js"
 import { Progress } from "../Engine/Progress.js"
+import { keyOf } from "../Sources/Key.js"
 import { Store, type ResultRow, type StoreError } from "../Store/Store.js"
 import * as Prometheus from "../Telemetry/Prometheus.js"
-import { Api, InvalidRequest, NotReady, RunNotFound, StoreUnavailable } from "./Api.js"
+import { Api, InvalidRequest, NotReady, RunConflict, RunNotFound, StoreUnavailable } from "./Api.js"
 import * as RequestBody from "./RequestBody.js"
 import * as RunView from "./RunView.js"
 import { Engine } from "./Workers.js"
@@ -36,6 +38,22 @@ const newRunId = (now: number) =>
   `run-${new Date(now).toISOString().replace(/[-:]|\.\d+/g, "")}-${randomBytes(3).toString("hex")}`
 
 const RESULTS_PAGE = 1024
+
+const newBatchId = () => `batch-${randomBytes(4).toString("hex")}`
+
+/**
+ * Records sent to a run that already exists, appended after its items. An item without an id is
+ * keyed by its position in its own request (`line:1`, `item:1`), which the run's earlier requests
+ * used too: it is keyed under this request's batch id instead (`batch-1a2b3c4d/line:1`), so it is
+ * never taken for an item the run already has. An item with an id keeps it: sending it again is
+ * idempotent.
+ */
+const appended = (records: ReadonlyArray<SourceRecord>, batch: string): Array<SourceRecord> =>
+  records.map((r) =>
+    r._tag === "Record" && keyOf(r.payload, "") === ""
+      ? { ...r, key: `${batch}/${r.key}`, ordinal: undefined }
+      : { ...r, ordinal: undefined }
+  )
 
 const finished = (r: ResultRow) => r.status === "completed" || r.status === "skipped" || r.status === "failed"
 
@@ -63,6 +81,29 @@ export const resultLines = (run: string, status?: ResultRow["status"]): Stream.S
       )
     )
   )
+
+/**
+ * Fails with 409 when a request names settings other than those an existing run was created with:
+ * the run keeps its own, and silently processing the items under them would not be what was asked.
+ */
+const sameSettings = (run: string, stored: unknown, asked: Record<string, unknown>) => {
+  // With the defaults filled in, so that asking for the default model is not a difference.
+  const decoded = Option.getOrUndefined(RunConfig.decodeOption(stored)) ?? stored
+  const current = (typeof decoded === "object" && decoded !== null ? decoded : {}) as Record<string, unknown>
+  const differ = Object.entries(asked).filter(
+    ([k, v]) => v !== undefined && JSON.stringify(v) !== JSON.stringify(current[k])
+  )
+  if (differ.length === 0) return Effect.void
+  const describe = differ
+    .map(([k, v]) => `${k} ${JSON.stringify(current[k]) ?? "unset"}, not ${JSON.stringify(v)}`)
+    .join("; ")
+  return Effect.fail(
+    new RunConflict({
+      run,
+      message: `run "${run}" exists with other settings (${describe}); send the items without options, or to a new run`
+    })
+  )
+}
 
 /**
  * `/v1/runs…`
@@ -106,18 +147,16 @@ export const layerRuns = (options: HandlerOptions) =>
             yield* RunConfig.decode(config).pipe(
               Effect.mapError((e) => new InvalidRequest({ message: `options: ${RequestBody.describeIssues(e)}` }))
             )
+            const before = yield* store.getRun(id).pipe(Effect.mapError(unavailable))
+            if (Option.isSome(before)) yield* sameSettings(id, before.value.config, settings)
             // Once the body is in hand, the run is recorded whole even if the client goes away.
             const accepted = yield* Effect.uninterruptible(
               Effect.gen(function* () {
                 const existing = yield* store.getRun(id)
                 // A new run takes each item's position as its seq, as `sluice run` does; items sent to an
-                // existing run are appended, and a key the run already has is left as it is. An existing
-                // run keeps its settings.
+                // existing run are appended (see `appended`). An existing run keeps its settings.
                 const result = Option.isSome(existing)
-                  ? yield* store.record(
-                      id,
-                      body.records.map((r) => ({ ...r, ordinal: undefined }))
-                    )
+                  ? yield* store.record(id, appended(body.records, newBatchId()))
                   : yield* Effect.zipRight(store.openRun(id, config), store.record(id, body.records))
                 if (Option.isNone(existing)) {
                   yield* store.markFetched(id)

@@ -9,7 +9,7 @@ import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Effect, ParseResult, Schema } from "effect"
 import { SourceRecord } from "../Domain/Item.js"
-import { keyOf } from "../Sources/Key.js"
+import { keyOf, lineKey, positionKey } from "../Sources/Key.js"
 import { InvalidRequest, PayloadTooLarge, RunBody, type RunOptions, UnsupportedMediaType } from "./Api.js"
 
 /** @since 0.1.0 */
@@ -108,7 +108,7 @@ export const describeIssues = (error: ParseResult.ParseError, prefix?: string): 
 const decodeBody = Schema.decodeUnknownEither(RunBody, { errors: "all", onExcessProperty: "error" })
 
 const records = (items: ReadonlyArray<unknown>): Array<SourceRecord> =>
-  items.map((payload, i) => SourceRecord.record(keyOf(payload, i + 1), payload, i, i + 1))
+  items.map((payload, i) => SourceRecord.record(keyOf(payload, positionKey(i + 1)), payload, i, i + 1))
 
 const noItems = new InvalidRequest({ message: "items: expected at least one item" })
 
@@ -139,7 +139,7 @@ export const parse = (body: Buffer, kind: "json" | "jsonl"): Effect.Effect<Parse
         } catch (e) {
           return Effect.fail(new InvalidRequest({ message: `line ${i + 1}: not valid JSON (${(e as Error).message})` }))
         }
-        out.push(SourceRecord.record(keyOf(payload, i + 1), payload, out.length, i + 1))
+        out.push(SourceRecord.record(keyOf(payload, lineKey(i + 1)), payload, out.length, i + 1))
       }
       return out.length === 0 ? Effect.fail(noItems) : Effect.succeed({ records: out, options: undefined })
     }

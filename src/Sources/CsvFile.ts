@@ -11,7 +11,7 @@ import { pipeline } from "node:stream"
 import { Invalid, type StageError } from "../Domain/Errors.js"
 import { SourceRecord } from "../Domain/Item.js"
 import { Fetcher, make as makeFetcher } from "../Stages/Fetcher.js"
-import { keyOf } from "./Key.js"
+import { keyOf, lineKey } from "./Key.js"
 
 interface Parsed {
   readonly record: ReadonlyArray<string>
@@ -63,12 +63,12 @@ export const records = (file: string): Stream.Stream<SourceRecord, StageError> =
         const line = startLine(record, info.lines)
         if (record.length !== header.length) {
           return some(
-            SourceRecord.malformed(String(line), line, `expected ${header.length} fields, found ${record.length}`, n)
+            SourceRecord.malformed(lineKey(line), line, `expected ${header.length} fields, found ${record.length}`, n)
           )
         }
         const payload: Record<string, string> = {}
         header.forEach((h, i) => (payload[h] = record[i]!))
-        return some(SourceRecord.record(keyOf(payload, line), payload, n, line))
+        return some(SourceRecord.record(keyOf(payload, lineKey(line)), payload, n, line))
       })
     )
   })

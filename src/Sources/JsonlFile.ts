@@ -7,7 +7,7 @@ import { Layer, Stream } from "effect"
 import type { StageError } from "../Domain/Errors.js"
 import { SourceRecord } from "../Domain/Item.js"
 import { Fetcher, make as makeFetcher } from "../Stages/Fetcher.js"
-import { keyOf } from "./Key.js"
+import { keyOf, lineKey } from "./Key.js"
 import { lines } from "./Lines.js"
 
 /**
@@ -26,9 +26,9 @@ export const records = (file: string): Stream.Stream<SourceRecord, StageError> =
         const n = ordinal++
         try {
           const payload: unknown = JSON.parse(text)
-          return SourceRecord.record(keyOf(payload, line), payload, n, line, text)
+          return SourceRecord.record(keyOf(payload, lineKey(line)), payload, n, line, text)
         } catch (e) {
-          return SourceRecord.malformed(String(line), line, `not valid JSON (${(e as Error).message})`, n)
+          return SourceRecord.malformed(lineKey(line), line, `not valid JSON (${(e as Error).message})`, n)
         }
       })
     )

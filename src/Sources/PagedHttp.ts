@@ -36,7 +36,7 @@ import { Chunk, Duration, Effect, Layer, Option, ParseResult, Schedule, Schema, 
 import { Invalid, RateLimited, type StageError, Transient } from "../Domain/Errors.js"
 import { SourceRecord } from "../Domain/Item.js"
 import { Fetcher, noAck } from "../Stages/Fetcher.js"
-import { keyOf } from "./Key.js"
+import { keyOf, positionKey } from "./Key.js"
 
 /**
  * A page or sub-resource request: a URL, or a request built with `HttpClientRequest`.
@@ -325,7 +325,7 @@ export const records = <Page, A>(
               const message = ParseResult.TreeFormatter.formatErrorSync(decoded.left).replace(/\s+/g, " ")
               out.push(
                 SourceRecord.malformed(
-                  keyOf(r, line),
+                  keyOf(r, positionKey(line)),
                   line,
                   `item ${line} does not match its schema: ${message.slice(0, MAX_MESSAGE)}`
                 )

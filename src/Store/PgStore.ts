@@ -28,6 +28,7 @@ import {
   type ResultSqlRow,
   runInfoOf
 } from "./SqlRows.js"
+import { legacyKey } from "../Domain/ItemKey.js"
 
 /**
  * @since 0.1.0
@@ -590,7 +591,8 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
                 push(dups, at, `${c.k}#${at}`, null, c.l, `line ${c.l ?? at + 1}: duplicate key "${c.k}"`)
               }
               if (dups.seq.length > 0) inserted += yield* insert(rid, now, dups)
-              const changed = conflicts.filter((c) => c.held !== null)
+              // A run recorded before keys had namespaces holds "3" where this release reads "line:3": the same line.
+              const changed = conflicts.filter((c) => c.held !== null && c.held !== legacyKey(c.k))
               if (changed.length > 0) {
                 const c = changed[0]!
                 yield* Effect.logWarning(

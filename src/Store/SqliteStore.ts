@@ -28,6 +28,7 @@ import {
   type ResultSqlRow,
   runInfoOf
 } from "./SqlRows.js"
+import { legacyKey } from "../Domain/ItemKey.js"
 
 /**
  * @since 0.1.0
@@ -495,7 +496,8 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
                     ]).raw
                     inserted += (again as { changes?: number }).changes ?? dups.length
                   }
-                  const changed = conflicts.filter((c) => c.held !== null)
+                  // A run recorded before keys had namespaces holds "3" where this release reads "line:3": the same line.
+                  const changed = conflicts.filter((c) => c.held !== null && c.held !== legacyKey(c.k))
                   if (changed.length > 0) {
                     const c = changed[0]!
                     yield* Effect.logWarning(

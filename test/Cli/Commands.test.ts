@@ -103,7 +103,7 @@ describe("sluice status / retry / export (real processes)", () => {
         expect([...parseStatus(onlyA.stdout).keys()]).toEqual([runA])
         const errorsA = lastErrors(onlyA.stdout)
         expect(errorsA).toHaveLength(1)
-        expect(errorsA[0]).toMatch(/key 3\b.*Invalid.*line 3\b/)
+        expect(errorsA[0]).toMatch(/key line:3\b.*Invalid.*line 3\b/)
 
         // retry --failed: run B's items go back to pending; A's unreadable line stays failed.
         const retryB = yield* cli(["retry", "--db", db, "--run", runB, "--failed"])

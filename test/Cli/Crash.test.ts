@@ -59,6 +59,8 @@ describe("sluice run under SIGKILL (real processes)", () => {
         const input = path.join(dir, "items.jsonl")
         const db = path.join(dir, "sluice.db")
         const output = path.join(dir, "items.results.jsonl")
+        const partials = () =>
+          fs.readdirSync(dir).filter((f) => f.startsWith(".items.results.jsonl.") && f.endsWith(".tmp"))
         const data = Array.from({ length: N }, (_, i) => ({ id: `k${i}`, text: `item ${i} ${"x".repeat(i % 17)}` }))
         yield* writeJsonl(input, data)
         const run = defaultRunId(input)
@@ -79,10 +81,10 @@ describe("sluice run under SIGKILL (real processes)", () => {
         let completedBefore = 0
         for (let k = 0; k < KILLS; k++) {
           const p = yield* spawnScoped(args)
-          // The output file appears once the run is open, so the schema exists: then read the store.
+          // The output's temporary file appears once the run is open, so the schema exists: then read the store.
           if (store === undefined) {
             yield* waitUntil(
-              Effect.sync(() => fs.existsSync(output)),
+              Effect.sync(() => partials().length > 0),
               20_000,
               "the run to open"
             )
@@ -119,8 +121,11 @@ describe("sluice run under SIGKILL (real processes)", () => {
             expect(pending! + processing!).toBeGreaterThan(0)
             expect(pending! + processing! + completed! + skipped! + failed!).toBe(N)
             expect(status.stdout).not.toContain("source still being read")
-            // What the output file already holds is finished in the store.
-            expect(readJsonl(output).length).toBeLessThanOrEqual(completed!)
+            // The output is written to a temporary file renamed into place at the end, so a killed run
+            // leaves no half-written output; what the temporary file holds is finished in the store.
+            expect(fs.existsSync(output)).toBe(false)
+            expect(partials().length).toBe(1)
+            expect(readJsonl(path.join(dir, partials()[0]!)).length).toBeLessThanOrEqual(completed!)
           }
         }
 
@@ -131,6 +136,8 @@ describe("sluice run under SIGKILL (real processes)", () => {
         expect(finished.code).toBe(0)
         expect(finished.stderr).toContain(`${N} completed, 0 skipped, 0 failed of ${N}`)
 
+        // The killed runs' temporary files are gone: the last run removed them.
+        expect(partials()).toEqual([])
         const lines = readJsonl(output)
         expect(lines.map((l) => l.seq)).toEqual(data.map((_, i) => i))
         for (const l of lines) {

@@ -31,6 +31,14 @@ const lineCount = (file: string): number =>
         .filter((l) => l.length > 0).length
     : 0
 
+/** The temporary file a running `sluice run` writes `output`'s lines to (AtomicFile), or `output` when none. */
+const partial = (output: string): string => {
+  const dir = path.dirname(output)
+  const base = path.basename(output)
+  const temp = fs.readdirSync(dir).find((f) => f.startsWith(`.${base}.`) && f.endsWith(".tmp"))
+  return temp === undefined ? output : path.join(dir, temp)
+}
+
 const stderrLines = (r: CliResult) => r.stderr.split("\n").filter((l) => l.trim().length > 0)
 
 /** What the simulator's default responder answers for an item, as the output line holds it. */
@@ -133,7 +141,7 @@ describe("sluice run (real processes)", () => {
         expect(echo.code).toBe(0)
         expect(readJsonl(path.join(dir, "echo.out.jsonl"))).toEqual([
           { seq: 0, key: "a", status: "completed", output: data[0] },
-          { seq: 1, key: "2", status: "completed", output: data[1] },
+          { seq: 1, key: "line:2", status: "completed", output: data[1] },
           { seq: 2, key: "7", status: "completed", output: data[2] }
         ])
 
@@ -151,10 +159,10 @@ describe("sluice run (real processes)", () => {
         fs.writeFileSync(noId, "name,qty\napple,3\npear,4\n")
         const b = yield* cli(["run", noId, "--db", db, "--processor", "echo"])
         expect(b.code).toBe(0)
-        // Keys are the rows' line numbers in the file (the header is line 1).
+        // Keys are the rows' line numbers in the file (the header is line 1), in their own namespace.
         expect(readJsonl(path.join(dir, "no-id.results.jsonl"))).toEqual([
-          { seq: 0, key: "2", status: "completed", output: { name: "apple", qty: "3" } },
-          { seq: 1, key: "3", status: "completed", output: { name: "pear", qty: "4" } }
+          { seq: 0, key: "line:2", status: "completed", output: { name: "apple", qty: "3" } },
+          { seq: 1, key: "line:3", status: "completed", output: { name: "pear", qty: "4" } }
         ])
       }),
     { timeout: 60_000 }
@@ -335,7 +343,8 @@ describe("sluice run (real processes)", () => {
         const args = ["run", input, "--db", db, "--out", output, "--base-url", sim.url]
 
         const p = yield* spawnScoped([...args, "--concurrency", "4"])
-        yield* waitUntil(() => lineCount(output) >= 8, 30_000, "the first results")
+        // Until the run ends, results go to a temporary file beside the output, renamed into place at the end.
+        yield* waitUntil(() => lineCount(partial(output)) >= 8, 30_000, "the first results")
         p.child.kill("SIGINT")
         const stopped = yield* awaitExit(p, 20_000, "sluice run after SIGINT")
 

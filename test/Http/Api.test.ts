@@ -104,7 +104,7 @@ describe("sluice serve HTTP API (real HTTP on 127.0.0.1)", () => {
         expect(done.throughput).toBeGreaterThan(0)
         expect(done.settings).toMatchObject({ processor: "echo", source: "http" })
 
-        const keyOf = (i: number) => (i % 3 === 0 ? String(i < 10 ? i + 1 : i + 2) : `k${i}`)
+        const keyOf = (i: number) => (i % 3 === 0 ? `line:${i < 10 ? i + 1 : i + 2}` : `k${i}`)
         const results = yield* call(`${base}/v1/runs/echo-1/results`)
         expect(results.status).toBe(200)
         expect(results.headers.get("content-type")).toMatch(/^application\/x-ndjson/)
@@ -112,7 +112,7 @@ describe("sluice serve HTTP API (real HTTP on 127.0.0.1)", () => {
           items.map((item, i) => ({ seq: i, key: keyOf(i), status: "completed", output: item }))
         )
         // The same lines as `sluice run` writes: compact JSON, one per item.
-        expect(results.text.split("\n")[0]).toBe(`{"seq":0,"key":"1","status":"completed","output":{"n":0}}`)
+        expect(results.text.split("\n")[0]).toBe(`{"seq":0,"key":"line:1","status":"completed","output":{"n":0}}`)
 
         const completed = yield* call(`${base}/v1/runs/echo-1/results?status=completed`)
         expect(lines(completed.text)).toHaveLength(300)
@@ -129,7 +129,7 @@ describe("sluice serve HTTP API (real HTTP on 127.0.0.1)", () => {
         expect(array.json.run).toMatch(/^run-\d{8}T\d{6}Z-[0-9a-f]{6}$/)
         yield* waitDone(base, array.json.run)
         const arrayResults = lines((yield* call(`${base}/v1/runs/${array.json.run}/results`)).text)
-        expect(arrayResults.map((r) => r.key)).toEqual(["1", "x"])
+        expect(arrayResults.map((r) => r.key)).toEqual(["item:1", "x"])
 
         const payload = JSON.stringify({
           items: [{ id: "a" }, { id: "b" }],

@@ -37,11 +37,11 @@ const expectRows = (records: ReadonlyArray<SourceRecord>, eol: string) => {
   expect(records.map((r) => [r._tag, r.key, r.ordinal, r.line])).toEqual([
     ["Record", "1", 0, 2],
     ["Record", "2", 1, 3],
-    ["Malformed", "5", 2, 5],
-    ["Record", "6", 3, 6],
+    ["Malformed", "line:5", 2, 5],
+    ["Record", "line:6", 3, 6],
     ["Record", "4", 4, 8],
-    ["Malformed", "9", 5, 9],
-    ["Record", "10", 6, 10],
+    ["Malformed", "line:9", 5, 9],
+    ["Record", "line:10", 6, 10],
     ["Record", "6", 7, 12]
   ])
   expect(records.map(payloadOf)).toEqual([
@@ -131,8 +131,8 @@ describe("CsvFile.records", () => {
       const file = yield* write(dir, "header.csv", `"id","long\r\nname"\r\n,a\r\nx\r\n`)
       const records = yield* readAll(file)
       expect(records.map((r) => [r._tag, r.key, r.line])).toEqual([
-        ["Record", "3", 3],
-        ["Malformed", "4", 4]
+        ["Record", "line:3", 3],
+        ["Malformed", "line:4", 4]
       ])
       expect(payloadOf(records[0])).toEqual({ id: "", "long\r\nname": "a" })
     })

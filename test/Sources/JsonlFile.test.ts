@@ -33,10 +33,10 @@ const SAMPLE = [
 const expectSample = (records: ReadonlyArray<SourceRecord>) => {
   expect(records.map((r) => [r._tag, r.key, r.ordinal, r.line])).toEqual([
     ["Record", "a", 0, 1],
-    ["Record", "3", 1, 3],
+    ["Record", "line:3", 1, 3],
     ["Record", "42", 2, 5],
-    ["Malformed", "6", 3, 6],
-    ["Record", "7", 4, 7],
+    ["Malformed", "line:6", 3, 6],
+    ["Record", "line:7", 4, 7],
     ["Record", "b", 5, 8]
   ])
   expect(records.filter((r) => r._tag === "Record").map((r) => (r as { payload: unknown }).payload)).toEqual([

@@ -250,7 +250,7 @@ describe("PagedHttp (real loopback server, real time)", () => {
         expect(records.map((r) => [r._tag, r.key, r.line])).toEqual([
           ["Record", "a", 1],
           ["Malformed", "b", 2],
-          ["Malformed", "3", 3]
+          ["Malformed", "item:3", 3]
         ])
 
         const looping = yield* serve(() => ({ body: { items: [{ id: "x", n: 0 }], next: "same" } }))

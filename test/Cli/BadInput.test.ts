@@ -1,0 +1,137 @@
+/**
+ * The bad-input sweep (../shared/notes/bad-input-sweep.md), on the command line: each case a user can
+ * hit by mistake gets one clear line and loses nothing. The built executable, driven as a user would.
+ *
+ * Real processes and real time (`it.scopedLive`) against servers on 127.0.0.1; every child is bounded.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { type CliResult, runCli } from "../support/Cli.js"
+import { readJsonl, tempDir, writeJsonl } from "../support/Temp.js"
+
+const cli = (args: ReadonlyArray<string>, options: { env?: Record<string, string>; timeoutMs?: number } = {}) =>
+  Effect.promise(() => runCli(args, { timeoutMs: 60_000, ...options }))
+
+const stderrLines = (r: CliResult) => r.stderr.split("\n").filter((l) => l.trim().length > 0)
+
+const data = [
+  { id: "a", text: "one" },
+  { id: "b", text: "two" },
+  { id: "c", text: "three" }
+]
+
+describe("bad input on the command line (real processes)", () => {
+  it.scopedLive("D1: --out naming the input (also through a symlink) is refused with exit 2; the input is intact", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const input = path.join(dir, "items.jsonl")
+      yield* writeJsonl(input, data)
+      const before = fs.readFileSync(input)
+      const link = path.join(dir, "link.jsonl")
+      fs.symlinkSync(input, link)
+      for (const out of [input, link, `${dir}/./items.jsonl`]) {
+        const r = yield* cli(["run", input, "--out", out, "--db", path.join(dir, "s.db"), "--processor", "echo"])
+        expect({ out, code: r.code }).toEqual({ out, code: 2 })
+        expect(stderrLines(r)).toHaveLength(1)
+        expect(r.stderr).toContain("is the input file")
+        expect(fs.readFileSync(input).equals(before)).toBe(true)
+      }
+      // A hard link is the same file under another name.
+      const hard = path.join(dir, "hard.jsonl")
+      fs.linkSync(input, hard)
+      const r = yield* cli(["run", hard, "--out", input, "--db", path.join(dir, "s.db"), "--processor", "echo"])
+      expect(r.code).toBe(2)
+      expect(fs.readFileSync(input).equals(before)).toBe(true)
+    })
+  )
+
+  it.scopedLive(
+    "D2: --out naming the database or its -wal/-shm, in run and export, is refused with exit 2; every run is intact",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const input = path.join(dir, "items.jsonl")
+        const db = path.join(dir, "sluice.db")
+        yield* writeJsonl(input, data)
+        const first = yield* cli(["run", input, "--db", db, "--processor", "echo"])
+        expect(first.code).toBe(0)
+        const results = readJsonl(path.join(dir, "items.results.jsonl"))
+        expect(results.map((l) => l.key)).toEqual(["a", "b", "c"])
+        const size = fs.statSync(db).size
+        const run = results.length > 0 ? (/run (\S+) finished/.exec(first.stderr)?.[1] ?? "") : ""
+        expect(run).not.toBe("")
+
+        for (const out of [db, `${db}-wal`, `${db}-shm`, path.join(dir, ".", "sluice.db")]) {
+          const r = yield* cli(["run", input, "--out", out, "--db", db, "--processor", "echo"])
+          expect({ out, code: r.code }).toEqual({ out, code: 2 })
+          expect(stderrLines(r)).toHaveLength(1)
+          expect(r.stderr).toContain("is the database")
+          const e = yield* cli(["export", "--db", db, "--run", run, "--out", out])
+          expect({ out, code: e.code }).toEqual({ out, code: 2 })
+          expect(stderrLines(e)).toHaveLength(1)
+          expect(fs.statSync(db).size).toBeGreaterThanOrEqual(size)
+        }
+        // The database still holds the run: export to a real file gives every item.
+        const exported = path.join(dir, "export.jsonl")
+        const ok = yield* cli(["export", "--db", db, "--run", run, "--out", exported])
+        expect(ok.code).toBe(0)
+        expect(readJsonl(exported)).toEqual(results)
+      })
+  )
+
+  it.scopedLive(
+    "D2: export writes a temporary file and renames it into place: a failed export leaves the old file whole",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const input = path.join(dir, "items.jsonl")
+        const db = path.join(dir, "sluice.db")
+        yield* writeJsonl(input, data)
+        expect((yield* cli(["run", input, "--db", db, "--processor", "echo"])).code).toBe(0)
+        const exported = path.join(dir, "export.jsonl")
+        fs.writeFileSync(exported, "previous export\n")
+        // An unknown run fails: the previous file is neither truncated nor replaced, and no temporary is left.
+        const r = yield* cli(["export", "--db", db, "--run", "no-such-run", "--out", exported])
+        expect(r.code).toBe(1)
+        expect(fs.readFileSync(exported, "utf8")).toBe("previous export\n")
+        expect(fs.readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([])
+      })
+  )
+
+  it.scopedLive(
+    "D4: a bad line's key never takes a valid item's id: with 0-based ids, a malformed JSONL line and a short CSV row fail alone",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const db = path.join(dir, "s.db")
+        // Line 3 is not JSON; line 4's id is 3, the number the bad line used to take as its key.
+        const jsonl = path.join(dir, "items.jsonl")
+        fs.writeFileSync(jsonl, '{"id":0}\n{"id":1}\n{oops\n{"id":3}\n{"id":4}\n')
+        const r = yield* cli(["run", jsonl, "--db", db, "--processor", "echo"])
+        expect(r.code).toBe(0)
+        expect(r.stderr).toContain("4 completed, 0 skipped, 1 failed of 5")
+        const lines = readJsonl(path.join(dir, "items.results.jsonl"))
+        expect(lines.map((l) => [l.key, l.status])).toEqual([
+          ["0", "completed"],
+          ["1", "completed"],
+          ["line:3", "failed"],
+          ["3", "completed"],
+          ["4", "completed"]
+        ])
+        expect(lines[2].error.message).toMatch(/^line 3: not valid JSON/)
+
+        // CSV: the header is line 1; line 3 has too few fields; line 4's id is 3.
+        const csv = path.join(dir, "rows.csv")
+        fs.writeFileSync(csv, "id,name\n2,ann\nbob\n3,cy\n")
+        const c = yield* cli(["run", csv, "--db", db, "--processor", "echo"])
+        expect(c.code).toBe(0)
+        expect(readJsonl(path.join(dir, "rows.results.jsonl")).map((l) => [l.key, l.status])).toEqual([
+          ["2", "completed"],
+          ["line:3", "failed"],
+          ["3", "completed"]
+        ])
+      })
+  )
+})

@@ -1,0 +1,119 @@
+/**
+ * The bad-input sweep (../shared/notes/bad-input-sweep.md), over HTTP: the service in this process on
+ * a free port of 127.0.0.1, against a temporary SQLite file. Every wait is bounded.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Layer, Logger, LogLevel } from "effect"
+import * as path from "node:path"
+import * as Compose from "../../src/Cli/Compose.js"
+import * as Service from "../../src/Http/Service.js"
+import { tempDir } from "../support/Temp.js"
+
+const start = (db: string, options: Service.ServiceOptions = {}) =>
+  Layer.build(
+    Service.layer({ host: "127.0.0.1", port: 0, pollMs: 50, ...options }).pipe(
+      Layer.provide(
+        Compose.llm({ baseUrl: "http://127.0.0.1:9/v1", timeoutMs: 10_000, rpm: 60_000, tpm: 0, cache: false }, { db })
+      ),
+      Layer.provide(Compose.store(db))
+    )
+  ).pipe(
+    Effect.map((ctx) => Context.get(ctx, Service.Service).url),
+    Effect.orDie,
+    Logger.withMinimumLogLevel(LogLevel.Error)
+  )
+
+const call = (url: string, init: RequestInit = {}) =>
+  Effect.promise(async () => {
+    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(15_000) })
+    const text = await res.text()
+    let json: any = undefined
+    try {
+      json = JSON.parse(text)
+    } catch {
+      // not JSON
+    }
+    return { status: res.status, text, json }
+  })
+
+const post = (url: string, body: string, contentType = "application/json") =>
+  call(url, { method: "POST", body, headers: { "content-type": contentType } })
+
+const lines = (text: string) =>
+  text
+    .split("\n")
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l))
+
+const waitDone = (base: string, run: string) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + 30_000
+    while (true) {
+      const r = yield* call(`${base}/v1/runs/${run}`)
+      if (r.status === 200 && r.json.done === true) return r.json
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`run ${run} not done: ${r.text}`))
+      yield* Effect.sleep("50 millis")
+    }
+  })
+
+describe("bad input over HTTP (real HTTP on 127.0.0.1)", () => {
+  it.scopedLive("D3: id-less items sent to one run in several requests are all recorded and processed once", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const base = yield* start(path.join(dir, "s.db"))
+      const first = yield* post(
+        `${base}/v1/runs`,
+        JSON.stringify({ items: [{ n: 1 }], options: { run: "batches", processor: "echo" } })
+      )
+      expect(first.status).toBe(202)
+      expect(first.json).toMatchObject({ recorded: 1, total: 1 })
+      // Another JSON batch, then a JSONL one: their first items sit where the earlier batches' did.
+      const second = yield* post(
+        `${base}/v1/runs`,
+        JSON.stringify({ items: [{ n: 2 }, { n: 3 }, { n: 4 }], options: { run: "batches" } })
+      )
+      expect(second.status).toBe(202)
+      expect(second.json).toMatchObject({ recorded: 3, total: 4 })
+      const third = yield* post(`${base}/v1/runs?run=batches`, '{"n":5}\n{"n":6}\n', "application/x-ndjson")
+      expect(third.status).toBe(202)
+      expect(third.json).toMatchObject({ recorded: 2, total: 6 })
+      yield* waitDone(base, "batches")
+      const results = lines((yield* call(`${base}/v1/runs/batches/results`)).text)
+      expect(results.map((r) => r.output.n)).toEqual([1, 2, 3, 4, 5, 6])
+      expect(results.every((r) => r.status === "completed")).toBe(true)
+      expect(new Set(results.map((r) => r.key)).size).toBe(6)
+    })
+  )
+
+  it.scopedLive(
+    "D14: items sent to an existing run with other settings get 409 naming them; the run is unchanged",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const base = yield* start(path.join(dir, "s.db"))
+        const first = yield* post(
+          `${base}/v1/runs`,
+          JSON.stringify({ items: [{ id: "a" }], options: { run: "settled", processor: "echo" } })
+        )
+        expect(first.status).toBe(202)
+        const other = yield* post(
+          `${base}/v1/runs`,
+          JSON.stringify({ items: [{ id: "b" }], options: { run: "settled", processor: "llm", model: "gpt-4o" } })
+        )
+        expect(other.status).toBe(409)
+        expect(other.json._tag).toBe("RunConflict")
+        expect(other.json.message).toContain("processor")
+        expect(other.json.message).toContain("model")
+        // The same settings, or none: accepted.
+        const same = yield* post(
+          `${base}/v1/runs`,
+          JSON.stringify({ items: [{ id: "c" }], options: { run: "settled", processor: "echo" } })
+        )
+        expect(same.status).toBe(202)
+        const none = yield* post(`${base}/v1/runs?run=settled`, '{"id":"d"}\n', "application/x-ndjson")
+        expect(none.status).toBe(202)
+        yield* waitDone(base, "settled")
+        expect(lines((yield* call(`${base}/v1/runs/settled/results`)).text).map((r) => r.key)).toEqual(["a", "c", "d"])
+      })
+  )
+})
