@@ -72,7 +72,7 @@ export const command = Command.make(
     ),
     answerTokens: Options.integer("answer-tokens").pipe(
       Options.optional,
-      Options.withDescription("Answers of about this many tokens (0.5x to 1.5x) instead of a ~13-token JSON answer")
+      Options.withDescription("Answers of about this many tokens (0.75x to 1.25x) instead of a ~13-token JSON answer")
     ),
     seed: Options.integer("seed").pipe(Options.withDefault(1)),
     log: Options.text("log").pipe(

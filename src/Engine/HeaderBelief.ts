@@ -10,12 +10,14 @@
  *
  * THE SIGNALS AND WHAT THEY DECIDE
  * - The client's own ledger (`owed`): what an upstream counting exactly as we do would be owed now.
- *   It bounds what a reading may claim: a deficit above `owed + slack` is implausible, unless a 429
- *   recently showed that our accounting misses something (another consumer of the key, a shorter
- *   window). So without a 429 behind it, no reading can throttle us below what our own accounting
- *   of the configured limits allows: an implausible reading is clamped to `owed + slack`.
+ *   It bounds what a reading may claim: a deficit above `owed + slack` is implausible and ignored,
+ *   unless a 429 recently showed that our accounting misses something (another consumer of the key,
+ *   a shorter window). So without a 429 behind it, no reading can throttle us below what our own
+ *   accounting of the configured limits allows.
  * - Each reading (remaining, reset) earns trust when it agrees with the ledger and loses it when it
- *   claims the implausible; a reading that has lost trust is ignored even after a 429.
+ *   claims the implausible; after a 429 an implausible reading is believed only from a source whose
+ *   trust is not negative, so a reading that never made sense is not believed because a 429 came.
+ * - Of the believed readings, the larger deficit is applied (the safer), and it only ever lowers a level.
  * - Refunds: the ledger is kept twice, as if the upstream kept every `max_tokens` reservation and as
  *   if it gave the unused part back at the answer. A trusted reading close to one and far from the
  *   other is a vote; REFUND_VOTES net votes make the refund believed. Until then none is assumed. A
@@ -106,13 +108,12 @@ export const decide = (
   let chosen: number | undefined
   for (const r of candidates) {
     const plausible = r.deficit <= owedKept + slack
-    if (!contested) {
-      belief.trust[r.source] = Math.max(-TRUST_MAX, Math.min(TRUST_MAX, belief.trust[r.source] + (plausible ? 1 : -1)))
-    }
-    if (belief.trust[r.source] < 0 && !plausible) continue
-    // Without a 429 behind it, a reading never claims more than our own ledger (plus slack) allows.
-    const deficit = contested ? r.deficit : Math.min(r.deficit, owedKept + slack)
-    chosen = chosen === undefined ? deficit : Math.max(chosen, deficit)
+    belief.trust[r.source] = Math.max(-TRUST_MAX, Math.min(TRUST_MAX, belief.trust[r.source] + (plausible ? 1 : -1)))
+    // An implausible reading is believed only after a 429, and only from a source that has agreed with
+    // our ledger more often than not: a reading that never made sense (a window's remaining read
+    // against a minute's limit) does not become sense because a 429 came.
+    if (!plausible && (!contested || belief.trust[r.source] < 0)) continue
+    chosen = Math.max(chosen ?? 0, r.deficit)
   }
   return chosen
 }

@@ -28,8 +28,8 @@ const WARM_UP = 16
 const WINDOW = 2_000
 /** The percentile reserved for, plus `MARGIN` of it and `MIN_EXTRA` tokens. */
 const QUANTILE = 0.999
-const MARGIN = 0.25
-const MIN_EXTRA = 8
+const MARGIN = 0.1
+const MIN_EXTRA = 4
 /**
  * No learned or retried allowance goes above this: a model that rambles is cut off, not indulged.
  *

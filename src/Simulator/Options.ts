@@ -44,7 +44,7 @@ export interface SimulatorOptions {
   /** Output tokens per minute where the dialect limits input and output apart; default `tpm / 5`. */
   readonly otpm?: number | undefined
   /**
-   * Answers of about this many completion tokens (0.5× to 1.5×, fixed per item) instead of the
+   * Answers of about this many completion tokens (0.75× to 1.25×, fixed per item) instead of the
    * default ~13-token JSON answer. Ignored when `responder` is set.
    */
   readonly answerTokens?: number | undefined
