@@ -105,14 +105,15 @@ export const processor = Options.choice("processor", ["llm", "echo"]).pipe(
   )
 )
 
-/** `--max-tokens <n>` / `SLUICE_MAX_TOKENS`, default 512. */
-export const maxTokens = Setting.number(
+/** `--max-tokens <n>` / `SLUICE_MAX_TOKENS`; unset, it is learned from the answers (`Llm/CompletionLength.ts`). */
+export const maxTokens = Setting.optionalNumber(
   "max-tokens",
   { integer: true, min: 1 },
   {
     env: "SLUICE_MAX_TOKENS",
-    default: 512,
-    description: "Completion allowance per request (also what admission reserves)"
+    shown: "learned",
+    description:
+      "Completion allowance per request (also what admission reserves); unset: learned from the answers so nearly all fit, and a cut-off answer is asked again with more room"
   }
 )
 
