@@ -31,6 +31,7 @@ import * as Dashboard from "./Dashboard.js"
 import * as Docs from "./Docs.js"
 import * as Handlers from "./Handlers.js"
 import * as ImapLoop from "./ImapLoop.js"
+import * as LimitsMeter from "./LimitsMeter.js"
 import * as StoreMetrics from "./StoreMetrics.js"
 import * as Workers from "./Workers.js"
 
@@ -224,7 +225,7 @@ export const layer = (options: ServiceOptions = {}): Layer.Layer<Service, Servic
   return Layer.mergeAll(info, workers, dropDirectory).pipe(
     Layer.provide(http),
     Layer.provide(core),
-    Layer.provide(StoreMetrics.layer),
+    Layer.provide(Layer.merge(StoreMetrics.layer, LimitsMeter.layer({ concurrency: options.concurrency ?? 8 }))),
     Layer.provide(refuse)
   )
 }
