@@ -49,6 +49,8 @@ export interface ServiceOptions {
   readonly concurrency?: number | undefined
   /** Largest accepted request body in bytes. Default 16 MiB. */
   readonly maxBodyBytes?: number | undefined
+  /** Largest file accepted by the dashboard's upload (streamed to disk, never held in memory). Default 4 GiB. */
+  readonly maxUploadBytes?: number | undefined
   /** On shutdown, how long items in the stages may take to finish. Default 10 seconds. */
   readonly drainTimeout?: Duration.DurationInput | undefined
   /** Settings of runs created without them (a request's options override these). Default processor: llm. */
@@ -148,7 +150,13 @@ export const layer = (options: ServiceOptions = {}): Layer.Layer<Service, Servic
 
   const http = HttpApiBuilder.serve(HttpMiddleware.logger).pipe(
     Layer.provide(Docs.layer),
-    Layer.provide(Dashboard.layer),
+    Layer.provide(
+      Dashboard.layer({
+        token: options.token,
+        defaults,
+        maxUploadBytes: options.maxUploadBytes ?? Dashboard.DEFAULT_MAX_UPLOAD_BYTES
+      })
+    ),
     Layer.provide(
       HttpApiBuilder.api(Api).pipe(
         Layer.provide(
