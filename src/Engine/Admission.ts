@@ -33,7 +33,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Deferred, Duration, Effect, Exit, FiberId, Layer, Metric, Queue } from "effect"
+import { Context, Deferred, Duration, Effect, Exit, FiberId, Layer, Queue } from "effect"
 import type { Scope } from "effect"
 import { Invalid, type RateLimitSnapshot } from "../Domain/Errors.js"
 import * as Bucket from "./Bucket.js"
@@ -198,16 +198,6 @@ const SLOW_START_CALLS = 8
 const RECOVER_TO = 0.9
 /** ...then creeps up by this fraction of that rate per second, so the next 429 comes rarely. */
 const CREEP_PER_SECOND = 0.002
-
-/**
- * Milliseconds calls spent waiting for admission, summed (the engine's `admissionWaitMs`).
- *
- * @since 0.1.0
- * @category metrics
- */
-export const waitMsTotal = Metric.counter("sluice_admission_wait_ms_total", {
-  description: "Milliseconds calls spent waiting for admission (request and token buckets, 429 pauses)"
-})
 
 type Kind = "requests" | "tokens" | "input" | "output"
 
@@ -467,10 +457,7 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
             return step
           })
         )
-        if (waited > 0) {
-          totalWaitMs += waited
-          yield* Metric.incrementBy(waitMsTotal, waited)
-        }
+        if (waited > 0) totalWaitMs += waited
         if (delay === undefined) yield* Queue.take(wake)
         else yield* Effect.raceFirst(Effect.sleep(Duration.millis(Math.max(1, Math.ceil(delay)))), Queue.take(wake))
       }

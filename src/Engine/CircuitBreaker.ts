@@ -117,7 +117,8 @@ const isTransient = (error: unknown): boolean =>
  * @category metrics
  */
 export const transitionsTotal = Metric.counter("sluice_circuit_transitions_total", {
-  description: "Circuit breaker state changes, by the state entered"
+  description: "Circuit breaker state changes, by the state entered",
+  incremental: true
 })
 
 /**

@@ -18,6 +18,8 @@ import { Store, type ResultRow, type StoreError } from "../Store/Store.js"
 import * as Prometheus from "../Telemetry/Prometheus.js"
 import { Api, InvalidRequest, NotReady, RunConflict, RunNotFound, StoreUnavailable } from "./Api.js"
 import * as RequestBody from "./RequestBody.js"
+import { LimitsMeter } from "./LimitsMeter.js"
+import * as LimitsFamilies from "./LimitsFamilies.js"
 import * as RunView from "./RunView.js"
 import { Engine } from "./Workers.js"
 
@@ -248,6 +250,8 @@ export const layerMetrics = HttpApiBuilder.group(Api, "metrics", (handlers) =>
   Effect.gen(function* () {
     const store = yield* Store
     const engine = yield* Engine
+    const meter = yield* LimitsMeter
+    const runtime = yield* LimitsFamilies.runtimeMetrics
     return handlers.handle("metrics", () =>
       Effect.gen(function* () {
         const counts = yield* Effect.option(store.counts())
@@ -268,7 +272,8 @@ export const layerMetrics = HttpApiBuilder.group(Api, "metrics", (handlers) =>
             samples: STATUSES.map((s) => ({ labels: { status: s }, value: counts.value[s] }))
           })
         }
-        return yield* Prometheus.exposition(extra)
+        extra.push(...LimitsFamilies.families(yield* meter.view))
+        return yield* Prometheus.exposition(extra, { runtime })
       })
     )
   })

@@ -31,6 +31,7 @@ import * as Dashboard from "./Dashboard.js"
 import * as Docs from "./Docs.js"
 import * as Handlers from "./Handlers.js"
 import * as ImapLoop from "./ImapLoop.js"
+import * as LimitsMeter from "./LimitsMeter.js"
 import * as StoreMetrics from "./StoreMetrics.js"
 import * as Workers from "./Workers.js"
 
@@ -48,6 +49,8 @@ export interface ServiceOptions {
   readonly concurrency?: number | undefined
   /** Largest accepted request body in bytes. Default 16 MiB. */
   readonly maxBodyBytes?: number | undefined
+  /** Largest file accepted by the dashboard's upload (streamed to disk, never held in memory). Default 4 GiB. */
+  readonly maxUploadBytes?: number | undefined
   /** On shutdown, how long items in the stages may take to finish. Default 10 seconds. */
   readonly drainTimeout?: Duration.DurationInput | undefined
   /** Settings of runs created without them (a request's options override these). Default processor: llm. */
@@ -147,7 +150,13 @@ export const layer = (options: ServiceOptions = {}): Layer.Layer<Service, Servic
 
   const http = HttpApiBuilder.serve(HttpMiddleware.logger).pipe(
     Layer.provide(Docs.layer),
-    Layer.provide(Dashboard.layer),
+    Layer.provide(
+      Dashboard.layer({
+        token: options.token,
+        defaults,
+        maxUploadBytes: options.maxUploadBytes ?? Dashboard.DEFAULT_MAX_UPLOAD_BYTES
+      })
+    ),
     Layer.provide(
       HttpApiBuilder.api(Api).pipe(
         Layer.provide(
@@ -224,7 +233,7 @@ export const layer = (options: ServiceOptions = {}): Layer.Layer<Service, Servic
   return Layer.mergeAll(info, workers, dropDirectory).pipe(
     Layer.provide(http),
     Layer.provide(core),
-    Layer.provide(StoreMetrics.layer),
+    Layer.provide(Layer.merge(StoreMetrics.layer, LimitsMeter.layer({ concurrency: options.concurrency ?? 8 }))),
     Layer.provide(refuse)
   )
 }

@@ -13,6 +13,7 @@
 import { Effect, Layer, Metric } from "effect"
 import type { RunMetrics } from "../Domain/Run.js"
 import * as Outcome from "../Domain/Outcome.js"
+import * as CircuitBreaker from "../Engine/CircuitBreaker.js"
 import { Store } from "../Store/Store.js"
 import * as Metrics from "../Telemetry/Metrics.js"
 
@@ -104,4 +105,16 @@ export const metered = (store: Store["Type"]): Store["Type"] =>
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<Store, never, Store> = Layer.effect(Store, Effect.map(Store, metered))
+export const layer: Layer.Layer<Store, never, Store> = Layer.effect(
+  Store,
+  Effect.zipLeft(
+    Effect.map(Store, metered),
+    // Every counter is scraped from the start, at 0, rather than appearing at its first increment.
+    Metrics.register([
+      ...Metrics.registered,
+      ...(["open", "half-open", "closed"] as const).map((to) =>
+        Metric.tagged(CircuitBreaker.transitionsTotal, "to", to)
+      )
+    ])
+  )
+)

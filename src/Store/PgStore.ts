@@ -22,6 +22,9 @@ import {
   countsOf,
   errorOf,
   type ErrorSqlRow,
+  failureOf,
+  failureTagOf,
+  type FailureSqlRow,
   METRIC_COLUMNS,
   metricsOf,
   resultOf,
@@ -779,7 +782,7 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
         return rows.map(errorOf)
       })
 
-    const retryFailed = (run?: string) =>
+    const retryFailed = (run?: string, tag?: string) =>
       Effect.gen(function* () {
         const by = yield* scope(run, "rid", 1)
         if (by === undefined) return 0
@@ -788,11 +791,58 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
           sql.unsafe(
             `UPDATE ${s}.items SET status = 'pending', not_before = 0, result = NULL, error_tag = NULL,
                error_message = NULL, finished_at = NULL
-             WHERE status = 'failed' AND payload IS NOT NULL AND ${by.where}`,
-            by.params
+             WHERE status = 'failed' AND payload IS NOT NULL AND ${by.where}${
+               tag === undefined ? "" : ` AND error_tag = $${by.params.length + 1}`
+             }`,
+            tag === undefined ? by.params : [...by.params, tag]
           ).raw
         )
         return rowCount(result)
+      })
+
+    const failures = (run: string, opts: { tag?: string | undefined; afterSeq: number; limit: number }) =>
+      Effect.gen(function* () {
+        const rid = yield* ridOf(run)
+        if (rid === undefined) return []
+        const rows = yield* sql
+          .unsafe<FailureSqlRow>(
+            `SELECT seq, key, line, error_tag, error_message, attempts, finished_at, payload IS NOT NULL AS retryable
+             FROM ${s}.items WHERE rid = $1 AND seq > $2 AND status = 'failed'${
+               opts.tag === undefined ? "" : " AND error_tag = $4"
+             } ORDER BY seq LIMIT $3`,
+            [rid, opts.afterSeq, Math.max(0, opts.limit), ...(opts.tag === undefined ? [] : [opts.tag])]
+          )
+          .pipe(Effect.mapError(readError))
+        return rows.map(failureOf)
+      })
+
+    const failureTags = (run: string) =>
+      Effect.gen(function* () {
+        const rid = yield* ridOf(run)
+        if (rid === undefined) return []
+        const rows = yield* sql
+          .unsafe<{ tag: string | null; n: Num; retryable: Num | null }>(
+            `SELECT error_tag AS tag, count(*) AS n, count(payload) AS retryable FROM ${s}.items
+             WHERE status = 'failed' AND rid = $1 GROUP BY error_tag ORDER BY n DESC, tag`,
+            [rid]
+          )
+          .pipe(Effect.mapError(readError))
+        return rows.map(failureTagOf)
+      })
+
+    const finishedOverTime = (run: string, bucketMs: number) =>
+      Effect.gen(function* () {
+        const rid = yield* ridOf(run)
+        if (rid === undefined) return []
+        const size = Math.max(1, Math.floor(bucketMs))
+        const rows = yield* sql
+          .unsafe<{ b: Num; n: Num }>(
+            `SELECT (finished_at / $2::bigint) * $2::bigint AS b, count(*) AS n FROM ${s}.items
+             WHERE rid = $1 AND finished_at IS NOT NULL GROUP BY 1 ORDER BY 1`,
+            [rid, size]
+          )
+          .pipe(Effect.mapError(readError))
+        return rows.map((r) => ({ atMs: Number(r.b), finished: Number(r.n) }))
       })
 
     const addMetrics = (run: string, delta: Partial<RunMetrics>) =>
@@ -846,6 +896,9 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
       results,
       lastErrors,
       retryFailed,
+      failures,
+      failureTags,
+      finishedOverTime,
       addMetrics,
       metrics,
       ping

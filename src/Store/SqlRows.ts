@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { emptyCounts, type RunCounts, type RunMetrics } from "../Domain/Run.js"
-import type { ErrorRow, ResultRow, RunInfo } from "./Store.js"
+import type { ErrorRow, FailureRow, FailureTag, ResultRow, RunInfo } from "./Store.js"
 
 /** A number as a driver returns it: SQLite's number, PostgreSQL's bigint text. */
 type Num = number | string
@@ -99,4 +99,35 @@ export const errorOf = (r: ErrorSqlRow): ErrorRow => ({
   errorMessage: r.error_message,
   attempts: r.attempts,
   finishedAt: r.finished_at === null ? null : Number(r.finished_at)
+})
+
+/** @since 0.1.0 */
+export interface FailureSqlRow {
+  readonly seq: Num
+  readonly key: string
+  readonly line: Num | null
+  readonly error_tag: string | null
+  readonly error_message: string | null
+  readonly attempts: number
+  readonly finished_at: Num | null
+  readonly retryable: Num | boolean
+}
+
+/** @since 0.1.0 */
+export const failureOf = (r: FailureSqlRow): FailureRow => ({
+  seq: Number(r.seq),
+  key: r.key,
+  line: r.line === null ? null : Number(r.line),
+  errorTag: r.error_tag ?? "Unknown",
+  errorMessage: r.error_message ?? "",
+  attempts: r.attempts,
+  finishedAt: r.finished_at === null ? null : Number(r.finished_at),
+  retryable: r.retryable === true || Number(r.retryable) === 1
+})
+
+/** @since 0.1.0 */
+export const failureTagOf = (r: { tag: string | null; n: Num; retryable: Num | null }): FailureTag => ({
+  tag: r.tag ?? "Unknown",
+  count: Number(r.n),
+  retryable: Number(r.retryable ?? 0)
 })

@@ -22,6 +22,9 @@ import {
   countsOf,
   errorOf,
   type ErrorSqlRow,
+  failureOf,
+  failureTagOf,
+  type FailureSqlRow,
   METRIC_COLUMNS,
   metricsOf,
   resultOf,
@@ -691,7 +694,7 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
         return rows.map(errorOf)
       })
 
-    const retryFailed = (run?: string) =>
+    const retryFailed = (run?: string, tag?: string) =>
       Effect.gen(function* () {
         const [lo, hi] = yield* range(run)
         // A line that could not be read has no payload to process again: it stays failed.
@@ -699,11 +702,58 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
           .unsafe(
             `UPDATE items SET status = 'pending', not_before = 0, result = NULL, error_tag = NULL,
                error_message = NULL, finished_at = NULL
-             WHERE status = 'failed' AND payload IS NOT NULL AND id >= ? AND id < ?`,
-            [lo, hi]
+             WHERE status = 'failed' AND payload IS NOT NULL AND id >= ? AND id < ?${tag === undefined ? "" : " AND error_tag = ?"}`,
+            tag === undefined ? [lo, hi] : [lo, hi, tag]
           )
           .raw.pipe(Effect.mapError(writeError))
         return (result as { changes?: number }).changes ?? 0
+      })
+
+    const failures = (run: string, opts: { tag?: string | undefined; afterSeq: number; limit: number }) =>
+      Effect.gen(function* () {
+        const rid = yield* ridOf(run)
+        if (rid === undefined) return []
+        const rows = yield* sql
+          .unsafe<FailureSqlRow>(
+            `SELECT seq, key, line, error_tag, error_message, attempts, finished_at, payload IS NOT NULL AS retryable
+             FROM items WHERE id > ? AND id < ? AND status = 'failed'${opts.tag === undefined ? "" : " AND error_tag = ?"}
+             ORDER BY id LIMIT ?`,
+            [
+              rid * SEQ_SPAN + opts.afterSeq,
+              (rid + 1) * SEQ_SPAN,
+              ...(opts.tag === undefined ? [] : [opts.tag]),
+              Math.max(0, opts.limit)
+            ]
+          )
+          .pipe(Effect.mapError(readError))
+        return rows.map(failureOf)
+      })
+
+    const failureTags = (run: string) =>
+      Effect.gen(function* () {
+        const [lo, hi] = yield* range(run)
+        const rows = yield* sql
+          .unsafe<{ tag: string | null; n: number; retryable: number | null }>(
+            `SELECT error_tag AS tag, count(*) AS n, sum(payload IS NOT NULL) AS retryable FROM items
+             WHERE status = 'failed' AND id >= ? AND id < ? GROUP BY error_tag ORDER BY n DESC, tag`,
+            [lo, hi]
+          )
+          .pipe(Effect.mapError(readError))
+        return rows.map(failureTagOf)
+      })
+
+    const finishedOverTime = (run: string, bucketMs: number) =>
+      Effect.gen(function* () {
+        const [lo, hi] = yield* range(run)
+        const size = Math.max(1, Math.floor(bucketMs))
+        const rows = yield* sql
+          .unsafe<{ b: number; n: number }>(
+            `SELECT (finished_at / CAST(? AS INTEGER)) * CAST(? AS INTEGER) AS b, count(*) AS n FROM items
+             WHERE id >= ? AND id < ? AND finished_at IS NOT NULL GROUP BY 1 ORDER BY 1`,
+            [size, size, lo, hi]
+          )
+          .pipe(Effect.mapError(readError))
+        return rows.map((r) => ({ atMs: Number(r.b), finished: Number(r.n) }))
       })
 
     const addMetrics = (run: string, delta: Partial<RunMetrics>) =>
@@ -758,6 +808,9 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
       results,
       lastErrors,
       retryFailed,
+      failures,
+      failureTags,
+      finishedOverTime,
       addMetrics,
       metrics,
       ping

@@ -110,6 +110,46 @@ export interface ErrorRow {
 }
 
 /**
+ * One failed item, as the dashboard lists it.
+ *
+ * @since 0.1.0
+ */
+export interface FailureRow {
+  readonly seq: number
+  readonly key: string
+  /** The item's line in its source file, when it came from one. */
+  readonly line: number | null
+  readonly errorTag: string
+  readonly errorMessage: string
+  readonly attempts: number
+  readonly finishedAt: number | null
+  /** False for a line that could not be read: it has nothing to process again, so retrying leaves it failed. */
+  readonly retryable: boolean
+}
+
+/**
+ * Failed items of a run with one error tag.
+ *
+ * @since 0.1.0
+ */
+export interface FailureTag {
+  readonly tag: string
+  readonly count: number
+  readonly retryable: number
+}
+
+/**
+ * Items of a run that finished within one time bucket.
+ *
+ * @since 0.1.0
+ */
+export interface FinishedBucket {
+  /** The bucket's start (epoch milliseconds, a multiple of the bucket size). */
+  readonly atMs: number
+  readonly finished: number
+}
+
+/**
  * @since 0.1.0
  * @category tags
  */
@@ -148,8 +188,20 @@ export class Store extends Context.Tag("sluice/Store/Store")<
       options: { readonly afterSeq: number; readonly limit: number }
     ) => Effect.Effect<ReadonlyArray<ResultRow>, StoreError>
     readonly lastErrors: (run: string | undefined, limit: number) => Effect.Effect<ReadonlyArray<ErrorRow>, StoreError>
-    /** Sends failed items back to pending; returns how many. */
-    readonly retryFailed: (run?: string) => Effect.Effect<number, StoreError>
+    /** Sends failed items back to pending (only those with error tag `tag`, when given); returns how many. */
+    readonly retryFailed: (run?: string, tag?: string) => Effect.Effect<number, StoreError>
+    /** A page of a run's failed items in seq order after `afterSeq` (exclusive), only tag `tag` when given. */
+    readonly failures: (
+      run: string,
+      options: { readonly tag?: string | undefined; readonly afterSeq: number; readonly limit: number }
+    ) => Effect.Effect<ReadonlyArray<FailureRow>, StoreError>
+    /** A run's failed items per error tag, most frequent first. */
+    readonly failureTags: (run: string) => Effect.Effect<ReadonlyArray<FailureTag>, StoreError>
+    /** How many of a run's items finished in each `bucketMs`-long bucket, oldest first, empty buckets left out. */
+    readonly finishedOverTime: (
+      run: string,
+      bucketMs: number
+    ) => Effect.Effect<ReadonlyArray<FinishedBucket>, StoreError>
     readonly addMetrics: (run: string, delta: Partial<RunMetrics>) => Effect.Effect<void, StoreError>
     readonly metrics: (run: string) => Effect.Effect<RunMetrics, StoreError>
     /** True when the store answers (readiness). */

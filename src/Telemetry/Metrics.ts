@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Metric, MetricBoundaries } from "effect"
+import { Effect, Metric, MetricBoundaries } from "effect"
 
 /** Items brought to an outcome, tagged `outcome` = completed | skipped | failed. @since 0.1.0 */
 export const itemsTotal = Metric.counter("sluice_items_total", {
@@ -69,3 +69,36 @@ export const commitSize = Metric.histogram(
   MetricBoundaries.exponential({ start: 1, factor: 2, count: 12 }),
   "Items per group commit"
 )
+
+/**
+ * Every engine metric with each of its label sets, so a scrape shows them at 0 from the start: a
+ * counter that appears only after its first increment makes `rate()` miss that increment, and an
+ * alert on "no failures series" cannot tell "none yet" from "not scraped".
+ *
+ * @since 0.1.0
+ */
+export const registered: ReadonlyArray<Metric.Metric<any, any, any>> = [
+  ...(["completed", "skipped", "failed"] as const).flatMap((outcome) => [
+    itemsTotal.pipe(Metric.tagged("outcome", outcome)),
+    itemDuration.pipe(Metric.tagged("outcome", outcome))
+  ]),
+  itemsReleasedTotal,
+  itemsInFlight,
+  retriesTotal,
+  rateLimitedTotal,
+  admissionWaitSeconds,
+  tokensTotal.pipe(Metric.tagged("direction", "in")),
+  tokensTotal.pipe(Metric.tagged("direction", "out")),
+  costUsdTotal,
+  cacheLookupsTotal.pipe(Metric.tagged("result", "hit")),
+  cacheLookupsTotal.pipe(Metric.tagged("result", "miss")),
+  commitSize
+]
+
+/**
+ * Registers `metrics` in Effect's registry without changing them (reading a metric creates it).
+ *
+ * @since 0.1.0
+ */
+export const register = (metrics: ReadonlyArray<Metric.Metric<any, any, any>>): Effect.Effect<void> =>
+  Effect.forEach(metrics, (m) => Metric.value(m), { discard: true })

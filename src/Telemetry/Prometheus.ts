@@ -197,9 +197,24 @@ export const render = (
 }
 
 /**
- * The exposition of every metric in Effect's global registry, plus `extra`.
+ * The exposition of every metric in Effect's global registry, plus `extra`; Effect's fiber metrics only
+ * with `runtime`.
  *
  * @since 0.1.0
  */
-export const exposition = (extra: ReadonlyArray<Family> = []): Effect.Effect<string> =>
-  Effect.map(Metric.snapshot, (pairs) => render(pairs, extra))
+export const exposition = (
+  extra: ReadonlyArray<Family> = [],
+  options: { readonly runtime?: boolean | undefined } = {}
+): Effect.Effect<string> =>
+  Effect.map(Metric.snapshot, (pairs) =>
+    render(options.runtime === true ? pairs : pairs.filter((p) => !isRuntime(p.metricKey.name)), extra)
+  )
+
+/**
+ * Effect's own fiber metrics (`effect_fiber_started`, `effect_fiber_active`, lifetimes…): counted for
+ * every fiber of every request, they say more about Effect than about the work, and they outnumber the
+ * sluice families. Left out unless asked for (`SLUICE_RUNTIME_METRICS=1` for `sluice serve`).
+ *
+ * @since 0.1.0
+ */
+export const isRuntime = (name: string): boolean => name.startsWith("effect_fiber_")

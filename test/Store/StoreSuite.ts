@@ -616,6 +616,60 @@ export const suite = (name: string, makeLayer: () => Layer.Layer<Store, StoreErr
           const [row1] = (yield* allResults(store, "r1")).filter((r) => r.status === "failed")
           expect(row1?.errorMessage).toContain("line 2")
         }))
+
+      test("failures page and filter by tag with line numbers; retryFailed(run, tag) re-queues only that tag", (store) =>
+        Effect.gen(function* () {
+          yield* store.openRun("r", {})
+          yield* store.openRun("other", {})
+          yield* store.record("r", [
+            rec("a", 0),
+            SourceRecord.malformed("2", 2, "expected 3 fields, found 4", 1),
+            rec("c", 2),
+            rec("d", 3),
+            rec("e", 4)
+          ])
+          yield* store.record("other", [rec("x", 0)])
+          const items = yield* store.claim({ owner: "w", limit: 10, leaseMs: 1_000 })
+          const byKey = (k: string) => items.find((i) => i.key === k)!
+          yield* store.complete([
+            done(byKey("a"), "w", Outcome.failed("Invalid", "bad answer", 1), 1, 1_000),
+            done(byKey("c"), "w", Outcome.failed("Transient", "timeout", 5), 5, 2_500),
+            done(byKey("d"), "w", Outcome.completed("ok"), 1, 2_600),
+            done(byKey("e"), "w", Outcome.failed("Invalid", "bad answer", 1), 1, 4_100),
+            done(byKey("x"), "w", Outcome.failed("Invalid", "elsewhere", 1), 1, 1_000)
+          ])
+
+          const all = yield* store.failures("r", { afterSeq: -1, limit: 10 })
+          expect(all.map((f) => [f.seq, f.key, f.line, f.errorTag, f.attempts, f.retryable])).toEqual([
+            [0, "a", 1, "Invalid", 1, true],
+            [1, "2", 2, "Invalid", 0, false],
+            [2, "c", 3, "Transient", 5, true],
+            [4, "e", 5, "Invalid", 1, true]
+          ])
+          expect(all[1]?.errorMessage).toBe("line 2: expected 3 fields, found 4")
+          const page = yield* store.failures("r", { tag: "Invalid", afterSeq: 0, limit: 1 })
+          expect(page.map((f) => f.seq)).toEqual([1])
+          expect(yield* store.failures("nope", { afterSeq: -1, limit: 10 })).toEqual([])
+          expect(yield* store.failureTags("r")).toEqual([
+            { tag: "Invalid", count: 3, retryable: 2 },
+            { tag: "Transient", count: 1, retryable: 1 }
+          ])
+
+          const buckets = yield* store.finishedOverTime("r", 1_000)
+          // The unreadable line finished when it was recorded (time 0 here).
+          expect(buckets).toEqual([
+            { atMs: 0, finished: 1 },
+            { atMs: 1_000, finished: 1 },
+            { atMs: 2_000, finished: 2 },
+            { atMs: 4_000, finished: 1 }
+          ])
+
+          expect(yield* store.retryFailed("r", "Transient")).toBe(1)
+          expect(yield* store.counts("r")).toEqual({ ...emptyCounts, pending: 1, completed: 1, failed: 3 })
+          expect(yield* store.retryFailed("r", "Invalid")).toBe(2)
+          expect(yield* store.counts("r")).toEqual({ ...emptyCounts, pending: 3, completed: 1, failed: 1 })
+          expect(yield* store.counts("other")).toEqual({ ...emptyCounts, failed: 1 })
+        }))
     })
 
     // ---- reading ----------------------------------------------------------------------------------
