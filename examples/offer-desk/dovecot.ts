@@ -63,7 +63,8 @@ export interface Dovecot {
   readonly log: Effect.Effect<string>
 }
 
-const SEARCH_DIRS = ["/usr/sbin", "/usr/local/sbin", "/sbin"]
+/** Where Debian and others put daemons, often not on a user's PATH. */
+export const SEARCH_DIRS = ["/usr/sbin", "/usr/local/sbin", "/sbin"]
 
 const findDovecot = Effect.suspend(() => {
   const dirs = [...(process.env["PATH"] ?? "").split(path.delimiter), ...SEARCH_DIRS].filter((d) => d.length > 0)

@@ -10,6 +10,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect, Exit, Logger, LogLevel } from "effect"
 import { interruption } from "./CliError.js"
+import { failureText } from "../Domain/FailureText.js"
 import * as Color from "./Color.js"
 import * as Main from "./Main.js"
 import * as Tracing from "../Telemetry/Tracing.js"
@@ -29,14 +30,15 @@ Console.consoleWith((base) => Effect.withConsole(Main.run(process.argv), Color.c
         process.stderr.write(e.message + "\n")
         process.exitCode = e.exitCode
       } else {
-        process.stderr.write(`sluice: ${String((error as { message?: unknown })?.message ?? error)}\n`)
+        process.stderr.write(`sluice: ${failureText(error)}\n`)
         process.exitCode = 1
       }
     })
   ),
   Effect.catchAllDefect((defect) =>
     Effect.sync(() => {
-      process.stderr.write(`sluice: unexpected failure: ${Cause.pretty(Cause.die(defect)).split("\n")[0]}\n`)
+      // One line, with the underlying cause (e.g. SQLite's own message), not only the wrapper's.
+      process.stderr.write(`sluice: unexpected failure: ${failureText(defect, { named: true })}\n`)
       process.exitCode = 1
     })
   ),

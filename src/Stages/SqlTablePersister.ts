@@ -18,6 +18,7 @@ import { SqlClient, type SqlError } from "@effect/sql"
 import { Effect, Layer, ParseResult, Schema } from "effect"
 import { Invalid, type StageError, Transient } from "../Domain/Errors.js"
 import type { Item } from "../Domain/Item.js"
+import { writeTransaction } from "../Store/SqliteTransaction.js"
 import { Persister } from "./Persister.js"
 
 /**
@@ -74,8 +75,9 @@ export const make = <A>(
     const keyColumn = options.keyColumn
     const runColumn = options.runColumn
 
+    // On SQLite: BEGIN IMMEDIATE, and a busy file is waited out rather than failing the item.
     const write = (item: Item, rows: ReadonlyArray<Row>) =>
-      sql.withTransaction(
+      writeTransaction(sql)(
         Effect.gen(function* () {
           const where =
             runColumn === undefined

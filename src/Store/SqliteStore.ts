@@ -10,13 +10,15 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import { SqlClient, type SqlError } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import { Effect, Layer, Option, Schedule, Scope, Clock } from "effect"
+import { Cause, Effect, Layer, Option, Schedule, Scope, Clock } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Item, SourceRecord } from "../Domain/Item.js"
+import { failureText } from "../Domain/FailureText.js"
 import { outputJson } from "../Domain/Outcome.js"
 import type { RunMetrics } from "../Domain/Run.js"
 import { LATEST, MIGRATIONS_TABLE, migrations, SEQ_SPAN } from "./SqliteMigrations.js"
+import { retryBusy, writeTransaction } from "./SqliteTransaction.js"
 import { Store, StoreError, type ClaimOptions, type Completion } from "./Store.js"
 import {
   countsOf,
@@ -92,8 +94,11 @@ const preflight = (filename: string): Effect.Effect<void, StoreError> =>
       })
     }
     // Reading a database in WAL mode creates its -wal and -shm files even on a read-only connection;
-    // remove the ones this check created, so a refused file is left exactly as it was found.
+    // remove the ones this check created, so a refused file is left exactly as it was found. Only a
+    // refused one: another process may have opened the file meanwhile and be using them (deleting them
+    // under it corrupts its writes), and an accepted file is opened next, whose close removes them.
     const sideFiles = [`${filename}-wal`, `${filename}-shm`].filter((f) => !fs.existsSync(f))
+    const removeSideFiles = Effect.sync(() => sideFiles.forEach((f) => fs.rmSync(f, { force: true })))
     const tables = yield* Effect.scoped(
       Effect.gen(function* () {
         const client = yield* SqliteClient.make({ filename, readonly: true, disableWAL: true })
@@ -105,13 +110,13 @@ const preflight = (filename: string): Effect.Effect<void, StoreError> =>
         return { names, latest: latest[0]?.n ?? 0 }
       }).pipe(Effect.provide(Reactivity.layer))
     ).pipe(
-      Effect.ensuring(Effect.sync(() => sideFiles.forEach((f) => fs.rmSync(f, { force: true })))),
+      Effect.onError(() => removeSideFiles),
       Effect.catchAllCause((cause) =>
         Effect.fail(
           new StoreError({
             reason: "Unavailable",
             location: filename,
-            message: `cannot open ${filename}: ${String(cause).split("\n")[0]}`
+            message: `cannot open ${filename}: ${failureText(Cause.squash(cause))}`
           })
         )
       )
@@ -122,6 +127,7 @@ const preflight = (filename: string): Effect.Effect<void, StoreError> =>
     if (userTables.length === 0) return
     if (userTables.length === 1 && userTables[0] === MIGRATIONS_TABLE && tables.latest === 0) return
     if (!userTables.includes("sluice_meta") || !userTables.includes(MIGRATIONS_TABLE)) {
+      yield* removeSideFiles
       return yield* new StoreError({
         reason: "NotSluice",
         location: filename,
@@ -129,6 +135,7 @@ const preflight = (filename: string): Effect.Effect<void, StoreError> =>
       })
     }
     if (tables.latest > LATEST) {
+      yield* removeSideFiles
       return yield* new StoreError({
         reason: "TooNew",
         location: filename,
@@ -292,12 +299,27 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
     // OS crash or power loss may drop the last commits.
     yield* sql.unsafe("PRAGMA synchronous = NORMAL").pipe(Effect.mapError(writeError))
 
-    // Several processes may open a new file at once; the migrator's deferred transaction then loses
-    // the race with "locked" and returns early, so retry until the schema is really there.
+    // Every write transaction takes the write lock first and waits out a busy file (SqliteTransaction.ts).
+    const writes = { withTransaction: writeTransaction(sql) }
+
+    // Several processes may open a new file at once: the migrations run in one write transaction, so
+    // one process migrates and the others wait, then find nothing to do. Only when needed, so that a
+    // read-only file still opens. Checked again after, until the schema is really there.
     const latestApplied = sql
       .unsafe<{ n: number | null }>(`SELECT max(migration_id) AS n FROM ${MIGRATIONS_TABLE}`)
       .pipe(Effect.map((rows) => rows[0]?.n ?? 0))
-    yield* Migrator.make({})({ loader: Effect.succeed(migrations), table: MIGRATIONS_TABLE }).pipe(
+    const migrate = writes.withTransaction(
+      Migrator.make({})({ loader: Effect.succeed(migrations), table: MIGRATIONS_TABLE })
+    )
+    // (Not by trying latestApplied: the client caches a statement that failed to prepare, "no such table".)
+    const hasTable = sql
+      .unsafe<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?", [
+        MIGRATIONS_TABLE
+      ])
+      .pipe(Effect.map((rows) => (rows[0]?.n ?? 0) > 0))
+    yield* hasTable.pipe(
+      Effect.flatMap((has) => (has ? latestApplied : Effect.succeed(0))),
+      Effect.flatMap((n) => (n >= LATEST ? Effect.void : migrate)),
       Effect.zipRight(latestApplied),
       Effect.filterOrFail(
         (n) => n >= LATEST,
@@ -383,7 +405,7 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
              ON CONFLICT (id) DO UPDATE SET config = excluded.config`,
             [id, JSON.stringify(config ?? null), now]
           )
-          .pipe(Effect.mapError(writeError))
+          .pipe(retryBusy, Effect.mapError(writeError))
         const run = yield* getRun(id)
         return Option.getOrThrow(run)
       })
@@ -396,7 +418,9 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
     const markFetched = (run: string) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
-        yield* sql.unsafe("UPDATE runs SET fetched_at = ? WHERE id = ?", [now, run]).pipe(Effect.mapError(writeError))
+        yield* sql
+          .unsafe("UPDATE runs SET fetched_at = ? WHERE id = ?", [now, run])
+          .pipe(retryBusy, Effect.mapError(writeError))
       })
 
     const toItem = (run: string, r: ItemRow): Item => ({
@@ -413,7 +437,7 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
         if (records.length === 0) return { inserted: 0, alreadyCompleted: [] }
         const rid = yield* requireRid(run)
         const now = yield* Clock.currentTimeMillis
-        return yield* sql
+        return yield* writes
           .withTransaction(
             Effect.gen(function* () {
               // A write first, so this transaction holds the write lock before it reads anything:
@@ -567,7 +591,7 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
                 ]
               : [opts.owner, now + opts.leaseMs, now, ...half(lo, hi, now), opts.limit]
           )
-          .pipe(Effect.mapError(writeError))
+          .pipe(retryBusy, Effect.mapError(writeError))
         if (rows.length === 0) return []
         const sorted = [...rows].sort((a, b) => a.id - b.id)
         const items: Array<Item> = []
@@ -584,7 +608,7 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
             now + leaseMs,
             owner
           ])
-          .raw.pipe(Effect.mapError(writeError))
+          .raw.pipe(retryBusy, Effect.mapError(writeError))
         return (result as { changes?: number }).changes ?? 0
       })
 
@@ -612,7 +636,7 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
           }
         }
         const written = new Set<number>()
-        yield* sql
+        yield* writes
           .withTransaction(
             Effect.gen(function* () {
               for (const [owner, rows] of done) {
@@ -640,7 +664,7 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
           const rid = rids.get(r.run) ?? (yield* requireRid(r.run))
           payload.push([rid * SEQ_SPAN + r.seq, r.owner, r.notBefore, r.attempts])
         }
-        yield* sql.unsafe(RELEASE_SQL, [JSON.stringify(payload)]).pipe(Effect.mapError(writeError))
+        yield* sql.unsafe(RELEASE_SQL, [JSON.stringify(payload)]).pipe(retryBusy, Effect.mapError(writeError))
       })
 
     const releaseOwner = (owner: string) =>
@@ -650,6 +674,7 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
           [owner]
         )
         .raw.pipe(
+          retryBusy,
           Effect.mapError(writeError),
           Effect.map((r) => (r as { changes?: number }).changes ?? 0)
         )
@@ -705,7 +730,7 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
              WHERE status = 'failed' AND payload IS NOT NULL AND id >= ? AND id < ?${tag === undefined ? "" : " AND error_tag = ?"}`,
             tag === undefined ? [lo, hi] : [lo, hi, tag]
           )
-          .raw.pipe(Effect.mapError(writeError))
+          .raw.pipe(retryBusy, Effect.mapError(writeError))
         return (result as { changes?: number }).changes ?? 0
       })
 
@@ -773,7 +798,9 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
         }
         if (sets.length === 0) return
         params.push(run)
-        yield* sql.unsafe(`UPDATE runs SET ${sets.join(", ")} WHERE id = ?`, params).pipe(Effect.mapError(writeError))
+        yield* sql
+          .unsafe(`UPDATE runs SET ${sets.join(", ")} WHERE id = ?`, params)
+          .pipe(retryBusy, Effect.mapError(writeError))
       })
 
     const metrics = (run: string) =>

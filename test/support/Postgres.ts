@@ -12,9 +12,11 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-
-/** What the CI script runs; the tests fail with it when no server binaries are found. */
-export const INSTALL = "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql"
+import * as Reactivity from "@effect/experimental/Reactivity"
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Redacted } from "effect"
+import { inject } from "vitest"
+import { runAs } from "./PostgresBinaries.js"
 
 /** A running server. */
 export interface Postgres {
@@ -27,52 +29,21 @@ export interface Postgres {
   /** `postgres://postgres:<password>@127.0.0.1:<port>/<database>`. */
   readonly url: (database: string) => string
   readonly createDatabase: (name: string) => Promise<void>
-  /** Runs SQL as the superuser through `psql`; returns its unaligned output. */
+  /**
+   * Runs SQL as the superuser; returns what `psql -At` prints for it: each row's values joined by `|`, one
+   * line per row, for every statement that returns rows. (The npm binaries have no `psql`, so a client.)
+   */
   readonly psql: (database: string, sql: string) => Promise<string>
   readonly stop: () => Promise<void>
 }
 
-const versionOf = (dir: string) => dir.split(path.sep).at(-2)!.split(".").map(Number)
-
-/** The directory holding `initdb` and `pg_ctl`: `SLUICE_PG_BIN`, else the newest Debian install, else the PATH. */
+/** The binaries the global setup chose (`test/support/PostgresBinaries.ts`), or why there are none. */
 const findBin = (): string => {
-  const given = process.env["SLUICE_PG_BIN"]
-  if (given !== undefined && given.length > 0) {
-    if (fs.existsSync(path.join(given, "initdb")) && fs.existsSync(path.join(given, "pg_ctl"))) return given
-    throw new Error(
-      `PostgreSQL is not installed: SLUICE_PG_BIN=${given} has no initdb and pg_ctl. Install them with:\n  ${INSTALL}`
-    )
-  }
-  const root = "/usr/lib/postgresql"
-  const candidates = fs.existsSync(root)
-    ? fs
-        .readdirSync(root)
-        .map((v) => path.join(root, v, "bin"))
-        .filter((d) => fs.existsSync(path.join(d, "initdb")) && fs.existsSync(path.join(d, "pg_ctl")))
-        .sort((a, b) => {
-          const [x, y] = [versionOf(a), versionOf(b)]
-          return (y[0] ?? 0) - (x[0] ?? 0) || (y[1] ?? 0) - (x[1] ?? 0)
-        })
-    : []
-  if (candidates[0] !== undefined) return candidates[0]
-  for (const d of (process.env["PATH"] ?? "").split(path.delimiter)) {
-    if (d.length > 0 && fs.existsSync(path.join(d, "initdb")) && fs.existsSync(path.join(d, "pg_ctl"))) return d
-  }
-  throw new Error(
-    `PostgreSQL is not installed: these tests start a throwaway server and need its binaries (initdb, pg_ctl) ` +
-      `under ${root}/<version>/bin or on PATH. Install them with:\n  ${INSTALL}`
-  )
-}
-
-/** Postgres will not run as root: pick an unprivileged account to run it as. */
-const runAs = (): { uid: number; gid: number } | undefined => {
-  if (process.getuid?.() !== 0) return undefined
-  const passwd = fs.readFileSync("/etc/passwd", "utf8").split("\n")
-  for (const name of ["postgres", "nobody"]) {
-    const fields = passwd.find((l) => l.startsWith(`${name}:`))?.split(":")
-    if (fields !== undefined) return { uid: Number(fields[2]), gid: Number(fields[3]) }
-  }
-  throw new Error("running as root, and there is neither a postgres nor a nobody account to run PostgreSQL as")
+  const provided = inject("postgres")
+  if (provided === undefined)
+    throw new Error("no PostgreSQL binaries provided: run the tests through vitest's global setup")
+  if ("missing" in provided) throw new Error(provided.missing)
+  return provided.bin
 }
 
 const run = (
@@ -113,6 +84,36 @@ const freePort = () =>
       )
     })
   })
+
+/** psql's unaligned text of a value. */
+const cell = (v: unknown): string =>
+  v === null || v === undefined
+    ? ""
+    : typeof v === "boolean"
+      ? v
+        ? "t"
+        : "f"
+      : v instanceof Date
+        ? v.toISOString()
+        : typeof v === "object"
+          ? JSON.stringify(v)
+          : String(v)
+
+/** One connection for one query string (which may hold several statements): `psql -At`'s output. */
+const query = (url: string, sql: string) =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const client = yield* PgClient.make({ url: Redacted.make(url), maxConnections: 1 })
+        const result: ReadonlyArray<unknown> = yield* client.unsafe(sql)
+        // Several statements give one array of rows each; one statement gives its rows.
+        const sets = (result.length > 0 && Array.isArray(result[0]) ? result : [result]) as ReadonlyArray<
+          ReadonlyArray<Record<string, unknown>>
+        >
+        return sets.flatMap((rows) => rows.map((row) => `${Object.values(row).map(cell).join("|")}\n`)).join("")
+      }).pipe(Effect.provide(Reactivity.layer))
+    )
+  )
 
 /** Starts a fresh server; call `stop` when done. Takes about two seconds. */
 export const start = async (): Promise<Postgres> => {
@@ -190,20 +191,19 @@ export const start = async (): Promise<Postgres> => {
     const version = (await run(path.join(bin, "pg_ctl"), ["--version"], as))
       .replace(/^pg_ctl \(PostgreSQL\) /, "PostgreSQL ")
       .trim()
-    // Over the socket, where the superuser needs no password.
-    const local = ["-h", dir, "-p", String(port), "-U", "postgres"]
+    const url = (database: string) =>
+      `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`
     return {
       host: "127.0.0.1",
       port,
       user: "postgres",
       password,
       version,
-      url: (database) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
+      url,
       createDatabase: async (name) => {
-        await run(path.join(bin, "createdb"), [...local, name], as)
+        await query(url("postgres"), `CREATE DATABASE "${name.replace(/"/g, '""')}"`)
       },
-      psql: (database, sql) =>
-        run(path.join(bin, "psql"), [...local, "-X", "-d", database, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql], as),
+      psql: (database, sql) => query(url(database), sql),
       stop: async () => {
         try {
           await run(path.join(bin, "pg_ctl"), ["-D", data, "-m", "fast", "-w", "stop"], as)
