@@ -99,7 +99,7 @@ const fit = (fields: ReadonlyArray<Field>, width: number): string => {
 /**
  * One line describing a run's progress, at most `width` characters: when the whole line does not
  * fit, the bar goes first, then elapsed time, rate, retries, 429s and the per-status counts, so what
- * is left is done/total and the ETA, which is never cut.
+ * is left is done/total and the ETA; the ETA is never cut.
  *
  * @since 0.1.0
  */
@@ -118,7 +118,8 @@ export const line = (
   const fields = (barWidth: number): Array<Field> => [
     ...(tty ? [{ text: barWidth > 0 ? bar(total === 0 ? 0 : done / total, barWidth) : "", keep: 0 }] : []),
     { text: tty ? `${String(pct).padStart(3)}%` : `sluice: ${pct}%`, keep: tty ? 8 : Infinity },
-    { text: `${done}/${total}${p.sourceDone ? "" : "+"}`, keep: Infinity },
+    // Last to go, on a terminal too narrow for it and the ETA together.
+    { text: `${done}/${total}${p.sourceDone ? "" : "+"}`, keep: 100 },
     { text: `✓${c.completed}`, keep: 7 },
     { text: `↷${c.skipped}`, keep: 5 },
     { text: `✗${c.failed}`, keep: 9 },
