@@ -14,6 +14,7 @@ import { Store } from "../Store/Store.js"
 import { failure, usage } from "./CliError.js"
 import * as Compose from "./Compose.js"
 import * as Flags from "./Flags.js"
+import * as UpstreamUrl from "../Llm/UpstreamUrl.js"
 import * as OutputPath from "./OutputPath.js"
 import * as ProgressView from "./ProgressView.js"
 import * as Tracing from "../Telemetry/Tracing.js"
@@ -111,6 +112,8 @@ const options = {
 export const command = Command.make("run", options, (o) =>
   Effect.gen(function* () {
     yield* readable(o.input, "input")
+    const badUrl = UpstreamUrl.problem(o.baseUrl)
+    if (badUrl !== undefined) return yield* usage(`sluice: ${badUrl}`)
     if (o.concurrency < 1) return yield* usage("sluice: --concurrency must be at least 1")
     if (o.maxAttempts < 1) return yield* usage("sluice: --max-attempts must be at least 1")
     if (o.lease < 1) return yield* usage("sluice: --lease must be at least 1 second")
@@ -152,6 +155,11 @@ export const command = Command.make("run", options, (o) =>
       yield* stopProgress
       const errors = summary.counts.failed > 0 ? yield* store.lastErrors(run, 10_000) : []
       yield* Effect.sync(() => process.stderr.write(Summary.render(summary, { output, errors }) + "\n"))
+      if (summary.stoppedBy === "upstream") {
+        return yield* failure(
+          `sluice: ${summary.stopMessage ?? "the upstream cannot be used"}; the items stay pending: fix it and run the same command again`
+        )
+      }
       if (summary.sourceError !== undefined) return yield* failure(`sluice: could not read all of ${o.input}`)
     })
     yield* program.pipe(

@@ -13,6 +13,7 @@ import { isLoopback } from "../Http/Loopback.js"
 import { failure, interruption, usage } from "./CliError.js"
 import * as Compose from "./Compose.js"
 import * as Flags from "./Flags.js"
+import * as UpstreamUrl from "../Llm/UpstreamUrl.js"
 import * as Tracing from "../Telemetry/Tracing.js"
 import { readPrices, readPrompt } from "./RunCommand.js"
 
@@ -77,6 +78,8 @@ export const command = Command.make(
   },
   (o) =>
     Effect.gen(function* () {
+      const badUrl = UpstreamUrl.problem(o.baseUrl)
+      if (badUrl !== undefined) return yield* usage(`sluice: ${badUrl}`)
       if (o.concurrency < 1) return yield* usage("sluice: --concurrency must be at least 1")
       if (o.maxAttempts < 1) return yield* usage("sluice: --max-attempts must be at least 1")
       if (o.port < 0 || o.port > 65535) return yield* usage("sluice: --port must be 0..65535")
