@@ -44,6 +44,9 @@ export const parseSize = (text: string): number | undefined => {
   return bytes > 0 ? bytes : undefined
 }
 
+/** The shortest SLUICE_TOKEN accepted. */
+const MIN_TOKEN = 16
+
 const say = (line: string) => Effect.sync(() => void process.stderr.write(`sluice serve: ${line}\n`))
 
 /** @since 0.1.0 */
@@ -93,6 +96,12 @@ export const command = Command.make(
         Option.filter(yield* Effect.orDie(Flags.token), (t) => Redacted.value(t).length > 0)
       )
       // Checked before the database is opened, so a refused start leaves nothing behind.
+      // A short token can be guessed; 16 characters is the least a random one (`openssl rand -hex 16`) has.
+      if (token !== undefined && Redacted.value(token).length < MIN_TOKEN) {
+        return yield* usage(
+          `sluice: SLUICE_TOKEN is too short (${Redacted.value(token).length} characters): use at least ${MIN_TOKEN}, e.g. from openssl rand -hex 16`
+        )
+      }
       if (!isLoopback(o.host) && token === undefined) {
         return yield* usage(
           `sluice: refusing to listen on ${o.host} without a token: anyone who can reach it could submit work. Set SLUICE_TOKEN (clients send "Authorization: Bearer <token>"), or use --host 127.0.0.1`
