@@ -14,6 +14,7 @@ import { Store } from "../Store/Store.js"
 import { failure, usage } from "./CliError.js"
 import * as Compose from "./Compose.js"
 import * as Flags from "./Flags.js"
+import * as UpstreamUrl from "../Llm/UpstreamUrl.js"
 import * as OutputPath from "./OutputPath.js"
 import * as ProgressView from "./ProgressView.js"
 import * as Setting from "./Setting.js"
@@ -115,6 +116,8 @@ const options = {
 export const command = Command.make("run", options, (o) =>
   Effect.gen(function* () {
     yield* readable(o.input, "input")
+    const badUrl = UpstreamUrl.problem(o.baseUrl)
+    if (badUrl !== undefined) return yield* usage(`sluice: ${badUrl}`)
     const system = yield* readPrompt(o.prompt)
     const prices = yield* readPrices(o.prices)
     const output = Option.getOrElse(o.out, () => defaultOutput(o.input))
@@ -153,6 +156,11 @@ export const command = Command.make("run", options, (o) =>
       yield* stopProgress
       const errors = summary.counts.failed > 0 ? yield* store.lastErrors(run, 10_000) : []
       yield* Effect.sync(() => process.stderr.write(Summary.render(summary, { output, errors }) + "\n"))
+      if (summary.stoppedBy === "upstream") {
+        return yield* failure(
+          `sluice: ${summary.stopMessage ?? "the upstream cannot be used"}; the items stay pending: fix it and run the same command again`
+        )
+      }
       if (summary.sourceError !== undefined) return yield* failure(`sluice: could not read all of ${o.input}`)
     })
     yield* program.pipe(

@@ -13,6 +13,7 @@ import { isLoopback } from "../Http/Loopback.js"
 import { failure, interruption, usage } from "./CliError.js"
 import * as Compose from "./Compose.js"
 import * as Flags from "./Flags.js"
+import * as UpstreamUrl from "../Llm/UpstreamUrl.js"
 import * as Tracing from "../Telemetry/Tracing.js"
 import { readPrices, readPrompt } from "./RunCommand.js"
 
@@ -42,6 +43,9 @@ export const parseSize = (text: string): number | undefined => {
   const bytes = Math.floor(Number(m[1]) * unit)
   return bytes > 0 ? bytes : undefined
 }
+
+/** The shortest SLUICE_TOKEN accepted. */
+const MIN_TOKEN = 16
 
 const say = (line: string) => Effect.sync(() => void process.stderr.write(`sluice serve: ${line}\n`))
 
@@ -77,6 +81,8 @@ export const command = Command.make(
   },
   (o) =>
     Effect.gen(function* () {
+      const badUrl = UpstreamUrl.problem(o.baseUrl)
+      if (badUrl !== undefined) return yield* usage(`sluice: ${badUrl}`)
       const maxBodyBytes = parseSize(o.maxBody)
       if (maxBodyBytes === undefined) return yield* usage(`sluice: --max-body ${o.maxBody} is not a size (e.g. 16MiB)`)
       // An empty SLUICE_TOKEN is no token.
@@ -84,6 +90,12 @@ export const command = Command.make(
         Option.filter(yield* Effect.orDie(Flags.token), (t) => Redacted.value(t).length > 0)
       )
       // Checked before the database is opened, so a refused start leaves nothing behind.
+      // A short token can be guessed; 16 characters is the least a random one (`openssl rand -hex 16`) has.
+      if (token !== undefined && Redacted.value(token).length < MIN_TOKEN) {
+        return yield* usage(
+          `sluice: SLUICE_TOKEN is too short (${Redacted.value(token).length} characters): use at least ${MIN_TOKEN}, e.g. from openssl rand -hex 16`
+        )
+      }
       if (!isLoopback(o.host) && token === undefined) {
         return yield* usage(
           `sluice: refusing to listen on ${o.host} without a token: anyone who can reach it could submit work. Set SLUICE_TOKEN (clients send "Authorization: Bearer <token>"), or use --host 127.0.0.1`

@@ -12,9 +12,10 @@ import * as RunConfig from "../Domain/RunConfig.js"
 import * as PerRun from "../Stages/PerRun.js"
 import { Store } from "../Store/Store.js"
 import * as Tracing from "../Telemetry/Tracing.js"
-import { failure } from "./CliError.js"
+import { failure, usage } from "./CliError.js"
 import * as Compose from "./Compose.js"
 import * as Flags from "./Flags.js"
+import * as UpstreamUrl from "../Llm/UpstreamUrl.js"
 
 /** @since 0.1.0 */
 export const command = Command.make(
@@ -35,6 +36,8 @@ export const command = Command.make(
   },
   (o) =>
     Effect.gen(function* () {
+      const badUrl = UpstreamUrl.problem(o.baseUrl)
+      if (badUrl !== undefined) return yield* usage(`sluice: ${badUrl}`)
       const store = yield* Store
       const run = Option.getOrUndefined(o.run)
       if (run !== undefined) {
@@ -61,6 +64,9 @@ export const command = Command.make(
       yield* Effect.sync(() =>
         process.stderr.write(`sluice: worker ${owner} ${result.stoppedBy}; it finished ${result.finished} item(s)\n`)
       )
+      if (result.stoppedBy === "upstream") {
+        return yield* failure(`sluice: ${result.stopMessage ?? "the upstream cannot be used"}; the items stay pending`)
+      }
     }).pipe(
       Effect.provide(
         Compose.workerLayer({

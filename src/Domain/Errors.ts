@@ -50,6 +50,11 @@ export class Transient extends Schema.TaggedError<Transient>()("Transient", {
   reason: Schema.Literal("Timeout", "Status", "Connection", "Decode"),
   status: Schema.optional(Schema.Number),
   retryAfterMs: Schema.optional(Schema.Number),
+  /**
+   * A connection that failed while the upstream has never answered this process: when the attempts
+   * run out, the run stops with the item pending (`UpstreamUnusable`) rather than failing it.
+   */
+  neverAnswered: Schema.optional(Schema.Boolean),
   message: Schema.String
 }) {}
 
@@ -89,14 +94,27 @@ export class OverBudget extends Schema.TaggedError<OverBudget>()("OverBudget", {
 }) {}
 
 /**
+ * No call can succeed until someone fixes a setting: the upstream rejects the API key (401/403), or
+ * it was never reachable (a wrong URL, a server that is not up, a blocked port). The item stays
+ * pending and the session stops, so the same command resumes once the setting is fixed.
+ *
+ * @since 0.1.0
+ */
+export class UpstreamUnusable extends Schema.TaggedError<UpstreamUnusable>()("UpstreamUnusable", {
+  reason: Schema.Literal("Unauthorized", "Unreachable"),
+  status: Schema.optional(Schema.Number),
+  message: Schema.String
+}) {}
+
+/**
  * Every error a stage may fail with.
  *
  * @since 0.1.0
  */
-export type StageError = RateLimited | Transient | Invalid | CircuitOpen | OverBudget
+export type StageError = RateLimited | Transient | Invalid | CircuitOpen | OverBudget | UpstreamUnusable
 
 /** @since 0.1.0 */
-export const StageError = Schema.Union(RateLimited, Transient, Invalid, CircuitOpen, OverBudget)
+export const StageError = Schema.Union(RateLimited, Transient, Invalid, CircuitOpen, OverBudget, UpstreamUnusable)
 
 /** @since 0.1.0 */
 export type StageErrorTag = StageError["_tag"]

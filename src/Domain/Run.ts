@@ -100,7 +100,7 @@ export const addMetrics = (a: RunMetrics, b: Partial<RunMetrics>): RunMetrics =>
  *
  * @since 0.1.0
  */
-export const StopReason = Schema.Literal("finished", "budget", "interrupted")
+export const StopReason = Schema.Literal("finished", "budget", "upstream", "interrupted")
 
 /** @since 0.1.0 */
 export type StopReason = typeof StopReason.Type

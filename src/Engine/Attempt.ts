@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Clock, Duration, Effect, Option, Random, Ref, Schedule } from "effect"
-import { Transient, type CircuitOpen, type OverBudget, type StageError } from "../Domain/Errors.js"
+import { Transient, UpstreamUnusable, type CircuitOpen, type OverBudget, type StageError } from "../Domain/Errors.js"
 import { decide } from "./Policy.js"
 
 /**
@@ -86,7 +86,7 @@ const awaitGate = (gate: PauseGate) =>
 export type Attempted<A> =
   | { readonly _tag: "Ok"; readonly value: A; readonly attempts: number }
   | { readonly _tag: "Failed"; readonly error: StageError; readonly attempts: number }
-  | { readonly _tag: "Held"; readonly error: CircuitOpen | OverBudget; readonly attempts: number }
+  | { readonly _tag: "Held"; readonly error: CircuitOpen | OverBudget | UpstreamUnusable; readonly attempts: number }
 
 /**
  * Counters an attempt loop adds to, for the run's metrics.
@@ -133,6 +133,12 @@ export const attempt = <A>(
   })
 }
 
+const unreachable = (error: Transient) =>
+  new UpstreamUnusable({
+    reason: "Unreachable",
+    message: `the upstream is unreachable and has never answered: ${error.message}`
+  })
+
 const retryLoop = <A>(
   timed: Effect.Effect<A, StageError>,
   first: StageError,
@@ -159,13 +165,24 @@ const retryLoop = <A>(
         }
         case "Retry": {
           const next = yield* Effect.option(driver.next(error))
-          if (Option.isNone(next)) return { _tag: "Failed", error, attempts } as const
+          if (Option.isNone(next)) {
+            // Failing the item would blame it for an upstream that was never there: the run stops
+            // instead, the item pending, so the same command resumes once the upstream is up.
+            if (error._tag === "Transient" && error.neverAnswered === true) {
+              return { _tag: "Held", error: unreachable(error), attempts: attempts - 1 } as const
+            }
+            return { _tag: "Failed", error, attempts } as const
+          }
           stats.retries++
           break
         }
         case "Hold":
         case "Stop":
-          return { _tag: "Held", error: error as CircuitOpen | OverBudget, attempts: attempts - 1 } as const
+          return {
+            _tag: "Held",
+            error: error as CircuitOpen | OverBudget | UpstreamUnusable,
+            attempts: attempts - 1
+          } as const
         case "Fail":
           return { _tag: "Failed", error, attempts } as const
       }

@@ -57,7 +57,7 @@ export const makeOwner = (): string => `${os.hostname()}:${process.pid}:${random
 export const run = (
   options: RunOptions
 ): Effect.Effect<
-  RunSummary & { readonly sourceError?: string | undefined },
+  RunSummary & { readonly sourceError?: string | undefined; readonly stopMessage?: string | undefined },
   StoreError,
   Store | Fetcher | Classifier | Processor | Persister | Progress.Progress
 > =>
@@ -176,6 +176,7 @@ export const run = (
         metrics: yield* store.metrics(id),
         makespanMs,
         stoppedBy: result.stoppedBy,
+        stopMessage: result.stopMessage,
         sourceError: yield* Ref.get(sourceError)
       }
     })

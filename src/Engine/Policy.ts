@@ -11,7 +11,7 @@ import type { StageError } from "../Domain/Errors.js"
  * - `Pause`: wait `ms` (everyone waits: the upstream said so), then try again without spending an attempt;
  * - `Retry`: spend an attempt and try again after a backoff (at least `ms` when the upstream named one);
  * - `Hold`: hand the item back to pending untouched and stop claiming until `untilMs`;
- * - `Stop`: hand the item back to pending and stop the session (budget reached);
+ * - `Stop`: hand the item back to pending and stop the session (budget reached, upstream unusable);
  * - `Fail`: the item ends `Failed`, kept for inspection and `sluice retry`.
  *
  * @since 0.1.0
@@ -32,6 +32,7 @@ export const decide: (error: StageError) => Action = Match.type<StageError>().pi
     Transient: (e): Action => ({ _tag: "Retry", ms: e.retryAfterMs ?? 0 }),
     Invalid: (): Action => ({ _tag: "Fail" }),
     CircuitOpen: (e): Action => ({ _tag: "Hold", untilMs: e.retryAtMs }),
-    OverBudget: (): Action => ({ _tag: "Stop" })
+    OverBudget: (): Action => ({ _tag: "Stop" }),
+    UpstreamUnusable: (): Action => ({ _tag: "Stop" })
   })
 )

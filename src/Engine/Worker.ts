@@ -78,6 +78,8 @@ export interface WorkerResult {
   readonly stoppedBy: StopReason
   /** Items this worker brought to an outcome. */
   readonly finished: number
+  /** Why the upstream cannot be used, when `stoppedBy` is "upstream". */
+  readonly stopMessage?: string | undefined
 }
 
 type Finished = (
@@ -163,6 +165,8 @@ export const run = (
     /** Items leased by this worker and not yet committed or released. */
     const leased = yield* Ref.make(0)
     const stopping = yield* Ref.make<StopReason | undefined>(undefined)
+    /** Why the upstream cannot be used, when that stopped the session. */
+    const stopMessage = yield* Ref.make<string | undefined>(undefined)
     const holdUntil = yield* Ref.make(0)
     const finishedCount = yield* Ref.make(0)
     /** Mean milliseconds an item spends in the stages, to size how far ahead we claim. */
@@ -214,13 +218,27 @@ export const run = (
             usage,
             stats: { ...stats, ms: finishedAt - startedAt }
           }))
-        const held = (error: { _tag: "CircuitOpen"; retryAtMs: number } | { _tag: "OverBudget" }, attempts: number) =>
+        const held = (
+          error:
+            | { _tag: "CircuitOpen"; retryAtMs: number }
+            | { _tag: "OverBudget" }
+            | { _tag: "UpstreamUnusable"; message: string },
+          attempts: number
+        ) =>
           error._tag === "CircuitOpen"
             ? Effect.as(
                 Ref.update(holdUntil, (u) => Math.max(u, error.retryAtMs)),
                 release(attempts, error.retryAtMs, false)
               )
-            : Effect.as(Ref.set(stopping, "budget"), release(attempts, 0, true))
+            : error._tag === "OverBudget"
+              ? Effect.as(Ref.set(stopping, "budget"), release(attempts, 0, true))
+              : Effect.as(
+                  Effect.zipRight(
+                    Ref.update(stopMessage, (m) => m ?? error.message),
+                    Ref.update(stopping, (s) => s ?? "upstream")
+                  ),
+                  release(attempts, 0, true)
+                )
 
         if ((yield* Ref.get(stopping)) !== undefined) return release(0, 0, true)
 
@@ -673,6 +691,9 @@ export const run = (
       )
     )
     // Finished or stopped by the budget: everything leased drains through the committer.
-    yield* shutdown(stoppedBy === "finished" ? Duration.infinity : drainTimeout)
-    return { stoppedBy, finished: yield* Ref.get(finishedCount) }
+    // An unusable upstream fails every call in flight too: hand them back at once.
+    yield* shutdown(
+      stoppedBy === "finished" ? Duration.infinity : stoppedBy === "upstream" ? Duration.zero : drainTimeout
+    )
+    return { stoppedBy, finished: yield* Ref.get(finishedCount), stopMessage: yield* Ref.get(stopMessage) }
   })

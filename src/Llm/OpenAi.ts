@@ -8,14 +8,15 @@
  *
  * @since 0.1.0
  */
-import { Config, Duration, Effect, Layer, ParseResult, Redacted, Schema } from "effect"
+import { Clock, Config, Duration, Effect, Layer, ParseResult, Redacted, Schema } from "effect"
 import type { ConfigError } from "effect"
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError, OpenAI } from "openai"
 import type { ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions"
-import { Invalid, RateLimited, Transient } from "../Domain/Errors.js"
+import { Invalid, RateLimited, Transient, UpstreamUnusable } from "../Domain/Errors.js"
 import { type ChatRequest, type ChatResponse, Llm, parseAnswer, type Usage } from "./Llm.js"
 import { type HeaderGetter, retryAfterMs, snapshot } from "./RateLimitHeaders.js"
 import { promptTokens, textTokens } from "./TokenEstimate.js"
+import * as UpstreamUrl from "./UpstreamUrl.js"
 
 /**
  * @since 0.1.0
@@ -47,7 +48,14 @@ export const DEFAULT_RETRY_AFTER_MS = 1_000
 // Upstream messages can be whole HTML error pages from a proxy; an error message stays one short line.
 const MAX_MESSAGE = 300
 
-type UpstreamError = RateLimited | Transient | Invalid
+/** Connection failures that mean nothing listens there (as opposed to a connection cut short). */
+const NO_ROUTE = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|Connect Timeout|bad port/i
+
+/** An upstream never answered that refused this many calls over this long is given up on. */
+const GIVE_UP_CALLS = 3
+const GIVE_UP_MS = 2_000
+
+type UpstreamError = RateLimited | Transient | Invalid | UpstreamUnusable
 
 // Lenient on purpose: compatible servers omit `model` or `usage`, and a malformed `usage` should not
 // cost an answer that is otherwise fine (it is estimated instead).
@@ -112,11 +120,41 @@ export const make = (options: Options): Llm["Type"] => {
   })
   const scrub = (text: string): string => (key.length > 0 ? text.replaceAll(key, "<redacted>") : text)
   const oneLine = (text: string): string => {
-    const line = scrub(text).replace(/\s+/g, " ").trim()
+    const line = UpstreamUrl.scrub(scrub(text)).replace(/\s+/g, " ").trim()
     return line.length > MAX_MESSAGE ? `${line.slice(0, MAX_MESSAGE)}…` : line
   }
   const timedOut = () => new Transient({ reason: "Timeout", message: `Request timed out after ${timeoutMs} ms` })
-  const toError = (cause: unknown) => classify(cause, oneLine, timedOut)
+  // Whether any call got an HTTP answer (even an error status): until one does, a connection that
+  // fails may be a wrong URL or a server that is not up, and the engine stops rather than fail items.
+  let answered = false
+  let refused = 0
+  let firstRefusedAt: number | undefined
+  const shownUrl = UpstreamUrl.redact(options.baseUrl)
+  const toError = (cause: unknown): Effect.Effect<never, UpstreamError> => {
+    if (cause instanceof APIError && cause.status !== undefined) answered = true
+    const error = toUpstreamError(cause, oneLine, timedOut)
+    // Only local bugs (e.g. an option the SDK rejects) reach here; no retry can fix them.
+    if (error === undefined) return Effect.die(new Error(oneLine(String(cause))))
+    if (error._tag === "Transient" && error.reason === "Connection" && !answered && NO_ROUTE.test(error.message)) {
+      // undici refuses some ports outright ("bad port"): no retry can reach them.
+      if (/\bbad port\b/i.test(error.message)) {
+        return Effect.fail(
+          new UpstreamUnusable({ reason: "Unreachable", message: `upstream ${shownUrl} unreachable: ${error.message}` })
+        )
+      }
+      const message = `upstream ${shownUrl} unreachable: ${error.message}`
+      return Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<never, UpstreamError> => {
+        firstRefusedAt ??= now
+        refused++
+        // Several calls over a couple of seconds all found nothing there: stop now rather than when
+        // every item in flight has spent its attempts (slowly, with admission still learning the rate).
+        return refused >= GIVE_UP_CALLS && now - firstRefusedAt >= GIVE_UP_MS
+          ? Effect.fail(new UpstreamUnusable({ reason: "Unreachable", message }))
+          : Effect.fail(new Transient({ ...error, neverAnswered: true, message }))
+      })
+    }
+    return Effect.fail(error)
+  }
 
   const complete = Effect.fn(
     function* (request: ChatRequest) {
@@ -131,6 +169,7 @@ export const make = (options: Options): Llm["Type"] => {
         try: (signal) => client.chat.completions.create(body, { signal, timeout: timeoutMs }).withResponse(),
         catch: (cause) => cause
       }).pipe(Effect.catchAll(toError))
+      answered = true
       const headers: HeaderGetter = (name) => response.headers.get(name)
       // Without a Content-Type of JSON the SDK hands back the body as a string instead of failing.
       const completion = decodeCompletion(data)
@@ -224,16 +263,6 @@ const rootMessage = (error: unknown): string => {
   return message.length > 0 ? message : "Connection error"
 }
 
-const classify = (
-  cause: unknown,
-  oneLine: (text: string) => string,
-  timedOut: () => Transient
-): Effect.Effect<never, UpstreamError> => {
-  const error = toUpstreamError(cause, oneLine, timedOut)
-  // Only local bugs (e.g. an option the SDK rejects) reach here; no retry can fix them.
-  return error === undefined ? Effect.die(new Error(oneLine(String(cause)))) : Effect.fail(error)
-}
-
 const toUpstreamError = (
   cause: unknown,
   oneLine: (text: string) => string,
@@ -268,6 +297,15 @@ const fromStatus = (status: number, headers: Headers | undefined, message: strin
       retryAfterMs: wait ?? DEFAULT_RETRY_AFTER_MS,
       ...(rateLimit !== undefined ? { rateLimit } : {}),
       message
+    })
+  }
+  // A rejected key fails every call alike: stop at the first, and keep the upstream's words (they may
+  // quote part of the key) out of every item, log and file.
+  if (status === 401 || status === 403) {
+    return new UpstreamUnusable({
+      reason: "Unauthorized",
+      status,
+      message: `the upstream rejected the API key (${status}); set OPENAI_API_KEY to a key it accepts`
     })
   }
   if (status === 408 || status === 409 || status >= 500) {

@@ -8,7 +8,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { defaultRunId } from "../../src/Cli/RunCommand.js"
+import * as Simulator from "../../src/Simulator/Simulator.js"
 import { type CliResult, runCli } from "../support/Cli.js"
+import { freePort } from "../support/Net.js"
 import { readJsonl, tempDir, writeJsonl } from "../support/Temp.js"
 
 const cli = (args: ReadonlyArray<string>, options: { env?: Record<string, string>; timeoutMs?: number } = {}) =>
@@ -132,6 +135,97 @@ describe("bad input on the command line (real processes)", () => {
           ["line:3", "failed"],
           ["3", "completed"]
         ])
+      })
+  )
+
+  it.scopedLive(
+    "D5: a --base-url with credentials is refused at start (exit 2, one line) and the password is shown and stored nowhere",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const input = path.join(dir, "items.jsonl")
+        yield* writeJsonl(input, data)
+        const db = path.join(dir, "s.db")
+        const port = yield* freePort
+        for (const command of [["run", input], ["worker"]]) {
+          const r = yield* cli([...command, "--db", db, "--base-url", `http://user:PASSWORD@127.0.0.1:${port}/v1`])
+          expect({ command, code: r.code }).toEqual({ command, code: 2 })
+          expect(stderrLines(r)).toHaveLength(1)
+          expect(r.stderr).toContain("carries credentials")
+          expect(r.stderr).toContain(`http://***@127.0.0.1:${port}/v1`)
+          expect(r.stderr + r.stdout).not.toContain("PASSWORD")
+        }
+        for (const file of fs.readdirSync(dir)) {
+          expect(fs.readFileSync(path.join(dir, file)).toString("latin1")).not.toContain("PASSWORD")
+        }
+      })
+  )
+
+  it.scopedLive(
+    "D7: an upstream that never answers stops the run early with one line, exit 1, items pending; a rerun once it is up finishes",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const input = path.join(dir, "items.jsonl")
+        const items = Array.from({ length: 20 }, (_, i) => ({ id: `k${i}`, text: `item ${i}` }))
+        yield* writeJsonl(input, items)
+        const db = path.join(dir, "s.db")
+        const port = yield* freePort
+        const started = Date.now()
+        const r = yield* cli(["run", input, "--db", db, "--base-url", `http://127.0.0.1:${port}/v1`])
+        // Five attempts of the first items with their backoff (about 3 s), not 20 items × 5 attempts.
+        expect(Date.now() - started).toBeLessThan(20_000)
+        expect(r.code).toBe(1)
+        const last = stderrLines(r).at(-1)!
+        expect(last).toMatch(new RegExp(`^sluice: upstream http://127\\.0\\.0\\.1:${port}/v1 unreachable`))
+        expect(last).toContain("ECONNREFUSED")
+        expect(last).toContain("pending")
+        const run = defaultRunId(input)
+        const status = yield* cli(["status", "--db", db, "--run", run])
+        expect(status.stdout).toMatch(new RegExp(`${run}\\s+20\\s+0\\s+0\\s+0\\s+0`))
+
+        // A blocked port is a setting to fix: the run stops at once, the items pending.
+        const blocked = yield* cli(["run", input, "--db", db, "--base-url", "http://127.0.0.1:1/v1"])
+        expect(blocked.code).toBe(1)
+        expect(stderrLines(blocked).at(-1)).toContain("bad port")
+
+        // The upstream comes up on that port: the same command finishes every item, each once.
+        const sim = yield* Simulator.make({ port, latencyMs: 1 })
+        const rerun = yield* cli(["run", input, "--db", db, "--base-url", `http://127.0.0.1:${port}/v1`])
+        expect(rerun.code).toBe(0)
+        expect(rerun.stderr).toContain("20 completed, 0 skipped, 0 failed of 20")
+        expect((yield* sim.stats).accepted).toBe(20)
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "D8: a rejected API key stops the run at the first 401, exit 1, items pending, no fragment of the key stored",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const input = path.join(dir, "items.jsonl")
+        const items = Array.from({ length: 40 }, (_, i) => ({ id: `k${i}`, text: `item ${i}` }))
+        yield* writeJsonl(input, items)
+        const db = path.join(dir, "s.db")
+        const sim = yield* Simulator.make({ port: 0, latencyMs: 1, apiKey: "sk-the-right-one" })
+        const key = "sk-test-WRONGKEY-1234567890"
+        const r = yield* cli(["run", input, "--db", db, "--base-url", sim.url, "--concurrency", "4"], {
+          env: { OPENAI_API_KEY: key }
+        })
+        expect(r.code).toBe(1)
+        expect(stderrLines(r).at(-1)).toContain("the upstream rejected the API key (401)")
+        // The calls already in flight, not one per item.
+        expect((yield* sim.stats).unauthorized).toBeLessThanOrEqual(4)
+        const run = defaultRunId(input)
+        const status = yield* cli(["status", "--db", db, "--run", run])
+        expect(status.stdout).toMatch(new RegExp(`${run}\\s+40\\s+0\\s+0\\s+0\\s+0`))
+        for (const fragment of [key, key.slice(0, 12), key.slice(-8)]) {
+          expect(r.stderr).not.toContain(fragment)
+          for (const file of fs.readdirSync(dir)) {
+            expect(fs.readFileSync(path.join(dir, file)).toString("latin1")).not.toContain(fragment)
+          }
+        }
       })
   )
 })

@@ -16,7 +16,6 @@ import { answerFor } from "../../src/Simulator/Responder.js"
 import * as Simulator from "../../src/Simulator/Simulator.js"
 import { type CliResult, runCli } from "../support/Cli.js"
 import { readJsonl, tempDir, writeJsonl } from "../support/Temp.js"
-import { freePort } from "../support/Net.js"
 
 const cli = (args: ReadonlyArray<string>) => Effect.promise(() => runCli(args, { timeoutMs: 60_000 }))
 
@@ -61,13 +60,14 @@ describe("sluice status / retry / export (real processes)", () => {
         const runA = defaultRunId(inputA)
         expect((yield* cli(["run", inputA, "--db", db, "--processor", "echo"])).code).toBe(0)
 
-        // Run B: an upstream that refuses connections, one attempt each: every item fails.
+        // Run B: an upstream that answers every call with a 500, one attempt each: every item fails.
         const inputB = path.join(dir, "b.jsonl")
         const data = Array.from({ length: 6 }, (_, i) => ({ id: `b${i}`, text: `text of b${i}` }))
         yield* writeJsonl(inputB, data)
         const runB = defaultRunId(inputB)
         const outB = path.join(dir, "b.out.jsonl")
-        const dead = `http://127.0.0.1:${yield* freePort}/v1`
+        const failing = yield* Simulator.make({ port: 0, latencyMs: 1, errorRate: 1 })
+        const dead = failing.url
         const failedRun = yield* cli([
           "run",
           inputB,
@@ -93,8 +93,7 @@ describe("sluice status / retry / export (real processes)", () => {
         expect(errorsAll.length).toBeGreaterThan(0)
         expect(
           errorsAll.some(
-            (l) =>
-              l.includes(runB) && /key b\d/.test(l) && /Transient after 1 attempt/.test(l) && l.includes("ECONNREFUSED")
+            (l) => l.includes(runB) && /key b\d/.test(l) && /Transient after 1 attempt/.test(l) && l.includes("500")
           )
         ).toBe(true)
 

@@ -291,17 +291,19 @@ describe("sluice run (real processes)", () => {
         const env = { OPENAI_API_KEY: secret }
         const data = items(12)
 
-        // Every call is refused: 401 → Invalid, no retry.
+        // Every call is refused: the run stops at the first 401s (those already in flight), exit 1, every
+        // item still pending.
         const other = yield* Simulator.make({ port: 0, apiKey: "sk-sim-a-different-key" })
         const input = path.join(dir, "refused.jsonl")
         yield* writeJsonl(input, data)
         const db = path.join(dir, "refused.db")
         const refused = yield* cli(["run", input, "--db", db, "--base-url", other.url, "--max-attempts", "3"], { env })
-        expect(refused.code).toBe(0)
-        const lines = readJsonl(path.join(dir, "refused.results.jsonl"))
-        expect(lines).toHaveLength(12)
-        for (const l of lines) expect(l.error).toMatchObject({ tag: "Invalid", attempts: 1 })
-        expect((yield* other.stats).unauthorized).toBe(12)
+        expect(refused.code).toBe(1)
+        expect(refused.stderr).toContain("the upstream rejected the API key (401)")
+        expect(readJsonl(path.join(dir, "refused.results.jsonl"))).toEqual([])
+        expect((yield* other.stats).unauthorized).toBeLessThanOrEqual(8)
+        const status = yield* cli(["status", "--db", db, "--run", defaultRunId(input)])
+        expect(parseStatus(status.stdout).get(defaultRunId(input))).toMatchObject({ pending: 12, failed: 0 })
 
         // The same key accepted: proof that the key read from the environment is the one sent.
         const same = yield* Simulator.make({ port: 0, apiKey: secret })

@@ -6,6 +6,7 @@ import {
   RateLimited,
   StageError,
   Transient,
+  UpstreamUnusable,
   type StageErrorTag
 } from "../../src/Domain/Errors.js"
 import { decide } from "../../src/Engine/Policy.js"
@@ -40,6 +41,12 @@ describe("Policy.decide", () => {
     expect(decide(new OverBudget({ budgetUsd: 1, spentUsd: 1.5, message: "over" }))).toEqual({ _tag: "Stop" })
   })
 
+  it("UpstreamUnusable (a rejected key, an upstream never reached) stops the session", () => {
+    for (const reason of ["Unauthorized", "Unreachable"] as const) {
+      expect(decide(new UpstreamUnusable({ reason, message: reason }))).toEqual({ _tag: "Stop" })
+    }
+  })
+
   it("has a decision for every error a stage may fail with", () => {
     // One sample per tag; a tag added to StageError without a row here fails this test.
     const samples: Record<StageErrorTag, StageError> = {
@@ -47,7 +54,8 @@ describe("Policy.decide", () => {
       Transient: new Transient({ reason: "Timeout", message: "" }),
       Invalid: new Invalid({ reason: "Input", message: "" }),
       CircuitOpen: new CircuitOpen({ retryAtMs: 1, message: "" }),
-      OverBudget: new OverBudget({ budgetUsd: 1, spentUsd: 1, message: "" })
+      OverBudget: new OverBudget({ budgetUsd: 1, spentUsd: 1, message: "" }),
+      UpstreamUnusable: new UpstreamUnusable({ reason: "Unauthorized", status: 401, message: "" })
     }
     const tags = StageError.members.map((m) => m._tag)
     expect([...tags].sort()).toEqual(Object.keys(samples).sort())

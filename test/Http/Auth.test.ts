@@ -141,7 +141,7 @@ describe("sluice serve authorization (real HTTP on 127.0.0.1)", () => {
   )
 
   it.scopedLive(
-    "`sluice serve --host 0.0.0.0` without SLUICE_TOKEN (or with an empty one) exits 2 with a clear line and creates no database (real processes)",
+    "`sluice serve --host 0.0.0.0` without SLUICE_TOKEN (or with an empty one, or one under 16 characters) exits 2 with a clear line and creates no database (real processes)",
     () =>
       Effect.gen(function* () {
         const dir = yield* tempDir()
@@ -154,6 +154,19 @@ describe("sluice serve authorization (real HTTP on 127.0.0.1)", () => {
           expect(r.stderr).toContain("refusing to listen on 0.0.0.0 without a token")
           expect(r.stderr).toContain("SLUICE_TOKEN")
           expect(r.stderr).not.toMatch(/\n\s+at /)
+        }
+        // A token of 3 characters can be guessed: refused too, on any host, without showing it.
+        for (const host of ["0.0.0.0", "127.0.0.1"]) {
+          const r = yield* Effect.promise(() =>
+            runCli(["serve", "--db", db, "--host", host, "--port", "0"], {
+              env: { SLUICE_TOKEN: "abc" },
+              timeoutMs: 20_000
+            })
+          )
+          expect(r.code).toBe(2)
+          expect(r.stderr.trim().split("\n")).toHaveLength(1)
+          expect(r.stderr).toContain("SLUICE_TOKEN is too short (3 characters): use at least 16")
+          expect(r.stderr).not.toContain("abc")
         }
         expect(fs.existsSync(db)).toBe(false)
       }),

@@ -241,9 +241,28 @@ describe("OpenAi", () => {
     })
   )
 
-  it.scopedLive("400, 401, 404 and 422 are Invalid Status with the upstream's message", () =>
+  it.scopedLive("401 and 403 are UpstreamUnusable Unauthorized, with none of the upstream's words (D8)", () =>
     Effect.gen(function* () {
-      for (const status of [400, 401, 404, 422]) {
+      for (const status of [401, 403]) {
+        const s = yield* stub(() => ({
+          status,
+          body: { error: { message: `Incorrect API key provided: sk-te****${status}` } }
+        }))
+        const error = yield* failure(s)
+        assertTag(error, "UpstreamUnusable")
+        assert.strictEqual(error.reason, "Unauthorized")
+        assert.strictEqual(error.status, status)
+        assert.strictEqual(
+          error.message,
+          `the upstream rejected the API key (${status}); set OPENAI_API_KEY to a key it accepts`
+        )
+      }
+    })
+  )
+
+  it.scopedLive("400, 404 and 422 are Invalid Status with the upstream's message", () =>
+    Effect.gen(function* () {
+      for (const status of [400, 404, 422]) {
         const s = yield* stub(() => ({ status, body: { error: { message: `model gpt-nope rejected (${status})` } } }))
         const error = yield* failure(s)
         assertTag(error, "Invalid")
@@ -281,14 +300,48 @@ describe("OpenAi", () => {
     })
   )
 
-  it.scopedLive("connection refused is Transient Connection with a one-line cause", () =>
+  it.scopedLive(
+    "connection refused is Transient Connection with a one-line cause, marked neverAnswered until a call is answered (D7)",
+    () =>
+      Effect.gen(function* () {
+        const port = yield* freePort
+        const llm = OpenAi.make({ baseUrl: `http://127.0.0.1:${port}/v1`, apiKey })
+        const error = yield* Effect.flip(llm.complete(request))
+        assertTag(error, "Transient")
+        assert.strictEqual(error.reason, "Connection")
+        assert.strictEqual(error.neverAnswered, true)
+        assert.strictEqual(
+          error.message,
+          `upstream http://127.0.0.1:${port}/v1 unreachable: connect ECONNREFUSED 127.0.0.1:${port}`
+        )
+        // A blocked port can never be reached: no retry, the run stops at once.
+        const blocked = yield* Effect.flip(OpenAi.make({ baseUrl: "http://127.0.0.1:1/v1", apiKey }).complete(request))
+        assertTag(blocked, "UpstreamUnusable")
+        assert.strictEqual(blocked.reason, "Unreachable")
+        assert.include(blocked.message, "bad port")
+      })
+  )
+
+  it.scopedLive("once the upstream has answered, a dropped connection is a plain Transient (an outage)", () =>
     Effect.gen(function* () {
-      const port = yield* freePort
-      const llm = OpenAi.make({ baseUrl: `http://127.0.0.1:${port}/v1`, apiKey })
+      let up = true
+      const s = yield* stub(() => ({ body: completion("ok"), dropBody: !up }))
+      const llm = llmFor(s)
+      yield* llm.complete(request)
+      up = false
       const error = yield* Effect.flip(llm.complete(request))
       assertTag(error, "Transient")
-      assert.strictEqual(error.reason, "Connection")
-      assert.strictEqual(error.message, `connect ECONNREFUSED 127.0.0.1:${port}`)
+      assert.notStrictEqual(error.neverAnswered, true)
+    })
+  )
+
+  it.scopedLive("credentials and queries in URLs never reach an error message (D5)", () =>
+    Effect.gen(function* () {
+      const port = yield* freePort
+      const llm = OpenAi.make({ baseUrl: `http://127.0.0.1:${port}/v1?api-key=PASSWORD`, apiKey })
+      const error = yield* Effect.flip(llm.complete(request))
+      assert.notInclude(JSON.stringify(error), "PASSWORD")
+      assert.include(error.message, `http://127.0.0.1:${port}/v1?…`)
     })
   )
 
@@ -375,8 +428,7 @@ describe("OpenAi", () => {
         body: { error: { message: `Incorrect API key provided: ${seen.headers.authorization}`, code: KEY } }
       }))
       const error = yield* failure(s)
-      assertTag(error, "Invalid")
-      assert.include(error.message, "Incorrect API key provided: Bearer <redacted>")
+      assertTag(error, "UpstreamUnusable")
       for (const text of [error.message, String(error), JSON.stringify(error)]) assert.notInclude(text, KEY)
 
       const echo = yield* stub((seen) => ({ status: 502, body: `bad gateway for ${seen.headers.authorization}` }))

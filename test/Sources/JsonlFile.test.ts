@@ -141,4 +141,64 @@ describe("JsonlFile.records", () => {
       expect(error.message).toContain(file)
     })
   )
+
+  it.scoped(
+    "D12: a line that is JSON but not an object (array, number, string, null) is Malformed, naming what it is",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const file = yield* write(dir, "values.jsonl", '[1,2,3]\n42\n"str"\nnull\n{"id":"ok"}\n')
+        const records = yield* readAll(file)
+        expect(records.map((r) => [r._tag, r.key, r.line])).toEqual([
+          ["Malformed", "line:1", 1],
+          ["Malformed", "line:2", 2],
+          ["Malformed", "line:3", 3],
+          ["Malformed", "line:4", 4],
+          ["Record", "ok", 5]
+        ])
+        expect(records.slice(0, 4).map((r) => (r as { message: string }).message)).toEqual([
+          "not a JSON object (an array)",
+          "not a JSON object (a number)",
+          "not a JSON object (a string)",
+          "not a JSON object (null)"
+        ])
+      })
+  )
+
+  it.scoped(
+    "D9: a line longer than an item may be is Malformed with its line and size, and is never parsed or sent",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const big = `{"id":"big","text":"${"x".repeat(JsonlFile.MAX_ITEM_CHARS)}"}`
+        const file = yield* write(dir, "big.jsonl", `{"id":"a"}\n${big}\r\n{"id":"c"}\n`)
+        const records = yield* readAll(file)
+        expect(records.map((r) => [r._tag, r.key, r.line])).toEqual([
+          ["Record", "a", 1],
+          ["Malformed", "line:2", 2],
+          ["Record", "c", 3]
+        ])
+        expect((records[1] as { message: string }).message).toBe(
+          `${big.length.toLocaleString("en-US")} characters, more than an item may have (4,194,304)`
+        )
+      })
+  )
+
+  it.scoped("D9: a line split over many reads, with its CR and LF in different reads, is read whole", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const long = "y".repeat(3 * READ + 17)
+      // The CR ends one read exactly and the LF starts the next.
+      const first = `{"id":"p","t":"${"z".repeat(READ - 17 - 1)}"}`
+      const file = yield* write(dir, "long.txt", `${first}\r\n${long}\nlast`)
+      const got = yield* Stream.runCollect(lines(file)).pipe(Effect.map(Chunk.toReadonlyArray))
+      expect(Buffer.byteLength(first) + 1).toBe(READ)
+      expect(got.map((l) => [l.line, l.text.length])).toEqual([
+        [1, first.length],
+        [2, long.length],
+        [3, 4]
+      ])
+      expect(got[0]!.text).toBe(first)
+    })
+  )
 })
