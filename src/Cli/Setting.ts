@@ -108,7 +108,7 @@ const fromEnv = (name: string): Effect.Effect<Option.Option<string>> =>
   )
 
 /**
- * A setting read from `--name`, else `spec.env`, else nothing, and checked by `parse`.
+ * A setting read from `--name`, else from `env`, else nothing, and checked by `parse`.
  */
 const read = <A>(
   name: string,
@@ -165,30 +165,5 @@ export const optionalNumber = (
   spec: Omit<Spec<number>, "default">
 ): Options.Options<Option.Option<number>> =>
   read(name, range.integer ? "n" : "x", (what, raw) => parseNumber(what, raw, range), spec.env).pipe(
-    Options.withDescription(describe(spec.description, { default: spec.shown, env: spec.env }))
-  )
-
-/**
- * A text setting with a default: `--name <pseudo>`, else `spec.env`, else `spec.default`.
- *
- * @since 0.1.0
- */
-export const text = (name: string, pseudo: string, spec: Spec<string>): Options.Options<string> =>
-  read(name, pseudo, (_, raw) => Either.right(raw), spec.env).pipe(
-    Options.map(Option.getOrElse(() => spec.default)),
-    Options.withDescription(describe(spec.description, { default: spec.shown ?? spec.default, env: spec.env }))
-  )
-
-/**
- * A text setting without a default: `Option.none()` when neither the flag nor `spec.env` is given.
- *
- * @since 0.1.0
- */
-export const optionalText = (
-  name: string,
-  pseudo: string,
-  spec: Omit<Spec<string>, "default">
-): Options.Options<Option.Option<string>> =>
-  read(name, pseudo, (_, raw) => Either.right(raw), spec.env).pipe(
     Options.withDescription(describe(spec.description, { default: spec.shown, env: spec.env }))
   )

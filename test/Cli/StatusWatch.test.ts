@@ -107,7 +107,12 @@ describe("status --watch on a terminal", () => {
         expect(frame).toContain("a-run-whose-name")
         expect(screen.text()).toBe(wrapped(frame, columns))
         // The report really wraps here, so the test means something.
-        expect(screen.text().split("\n").filter((l) => l.length === columns).length).toBeGreaterThan(2)
+        expect(
+          screen
+            .text()
+            .split("\n")
+            .filter((l) => l.length === columns).length
+        ).toBeGreaterThan(2)
       }),
     { timeout: 60_000 }
   )
