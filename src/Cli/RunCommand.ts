@@ -81,6 +81,23 @@ export const readPrompt = (file: Option.Option<string>) =>
       )
   })
 
+/**
+ * A run reads its input once; an input edited after that (a broken line fixed, lines added) is not
+ * read again, and a rerun would say "finished" over content it never saw. Say so.
+ */
+const warnIfChanged = (store: Store["Type"], run: string, input: string) =>
+  Effect.gen(function* () {
+    const info = yield* store.getRun(run)
+    if (Option.isNone(info) || info.value.fetchedAt === null) return
+    const modified = fs.statSync(input).mtimeMs
+    if (modified <= info.value.fetchedAt) return
+    yield* Effect.sync(() =>
+      process.stderr.write(
+        `sluice: warning: ${input} changed after run ${run} read it (${new Date(info.value.fetchedAt!).toISOString()}); the run keeps what it read. To process the new content, give it another --run\n`
+      )
+    )
+  })
+
 const options = {
   input: Args.text({ name: "input.jsonl|input.csv" }).pipe(
     Args.withDescription("Items to process: JSONL or CSV with a header")
@@ -133,6 +150,7 @@ export const command = Command.make("run", options, (o) =>
     const upstream = Flags.upstreamOf(o, prices)
     const program = Effect.gen(function* () {
       const store = yield* Store
+      yield* warnIfChanged(store, run, o.input)
       const stopProgress = yield* ProgressView.start(run)
       const summary = yield* Pipeline.run({
         run,

@@ -9,6 +9,15 @@ import type { ErrorRow } from "../Store/Store.js"
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`
 
 /**
+ * Control characters as escapes: a message may quote a binary input, and raw bytes would reach the
+ * terminal (moving the cursor, changing colours).
+ *
+ * @since 0.1.0
+ */
+export const printable = (text: string): string =>
+  text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)
+
+/**
  * Failures grouped by tag and message (line numbers stripped, so one cause reads as one line).
  *
  * @since 0.1.0
@@ -16,7 +25,7 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`
 export const failureGroups = (errors: ReadonlyArray<ErrorRow>): Array<string> => {
   const groups = new Map<string, { n: number; example: ErrorRow }>()
   for (const e of errors) {
-    const k = `${e.errorTag}: ${e.errorMessage.replace(/^line \d+: /, "")}`
+    const k = `${e.errorTag}: ${printable(e.errorMessage.replace(/^line \d+: /, ""))}`
     const g = groups.get(k)
     if (g === undefined) groups.set(k, { n: 1, example: e })
     else g.n++

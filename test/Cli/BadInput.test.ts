@@ -228,4 +228,36 @@ describe("bad input on the command line (real processes)", () => {
         }
       })
   )
+
+  it.scopedLive("D13: an input edited after its run read it gets a warning on rerun, naming the run", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const input = path.join(dir, "items.jsonl")
+      const db = path.join(dir, "s.db")
+      fs.writeFileSync(input, '{"id":"a"}\n{broken\n')
+      const first = yield* cli(["run", input, "--db", db, "--processor", "echo"])
+      expect(first.code).toBe(0)
+      expect(first.stderr).not.toContain("warning")
+      // The user fixes the broken line and runs the same command.
+      fs.writeFileSync(input, '{"id":"a"}\n{"id":"b"}\n')
+      fs.utimesSync(input, new Date(), new Date(Date.now() + 2_000))
+      const again = yield* cli(["run", input, "--db", db, "--processor", "echo"])
+      expect(again.code).toBe(0)
+      expect(again.stderr).toContain(`warning: ${input} changed after run ${defaultRunId(input)} read it`)
+      expect(again.stderr).toContain("another --run")
+    })
+  )
+
+  it.scopedLive("a binary input's control bytes reach the terminal summary escaped, never raw", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const input = path.join(dir, "items.jsonl")
+      fs.writeFileSync(input, Buffer.from([0x07, 0x08, 0x41, 0x0a, 0x7b, 0x7d, 0x0a]))
+      const r = yield* cli(["run", input, "--db", path.join(dir, "s.db"), "--processor", "echo"])
+      expect(r.code).toBe(0)
+      expect(r.stderr).toContain("1 completed, 0 skipped, 1 failed of 2")
+      expect(r.stderr).not.toMatch(/[\u0007\u0008]/)
+      expect(r.stderr).toContain("\\x07")
+    })
+  )
 })
