@@ -135,12 +135,7 @@ export const llm = (
       return ResponseCache.layerSql.pipe(Layer.provide(Layer.succeed(SqlClient.SqlClient, client.value)))
     })
   )
-  const core = Layer.mergeAll(
-    admission(upstream),
-    CircuitBreaker.layer(),
-    budget,
-    pricing
-  )
+  const core = Layer.mergeAll(admission(upstream), CircuitBreaker.layer(), budget, pricing)
   const governed = upstream.cache ? LlmGoverned.layer().pipe(Layer.provide(cache)) : LlmGoverned.layer({ cache: false })
   return governed.pipe(Layer.provide(openAi(upstream)), Layer.provideMerge(core))
 }

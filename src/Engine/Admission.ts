@@ -343,7 +343,8 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
       if (requests !== undefined && !supplied("rpm")) {
         requests.level = Math.min(requests.capacity, requests.level + dt * requests.perMs)
       }
-      if (tokens !== undefined && !supplied("tpm")) tokens.level = Math.min(tokens.capacity, tokens.level + dt * tokens.perMs)
+      if (tokens !== undefined && !supplied("tpm"))
+        tokens.level = Math.min(tokens.capacity, tokens.level + dt * tokens.perMs)
     }
 
     // While discovering, the capacity is a guess that grows: clamp rather than refuse.
@@ -729,7 +730,8 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
           if (requests !== undefined && supplied("rpm") && r > 0) {
             requests.level = Math.min(requests.capacity, requests.level + r)
           }
-          if (tokens !== undefined && supplied("tpm") && t > 0) tokens.level = Math.min(tokens.capacity, tokens.level + t)
+          if (tokens !== undefined && supplied("tpm") && t > 0)
+            tokens.level = Math.min(tokens.capacity, tokens.level + t)
           return poke
         }),
       expire: Effect.sync(() => {

@@ -133,12 +133,9 @@ export const usedPerMinute = (row: FleetRow, now: number): { readonly requests: 
 
 /**
  * The row's buckets refilled to `now` for limits `rpm`/`tpm`, capped below one second of the limit
- * by the others' live slices.
+ * by the live slices (`heldR`, `heldT`).
  */
-const refill = (row: FleetRow, others: ReadonlyArray<FleetHolder>, now: number, limits: Limits): FleetRow => {
-  const held = others.filter((h) => h.sliceUntil > now)
-  const heldR = held.reduce((s, h) => s + Math.max(0, h.sliceRequests), 0)
-  const heldT = held.reduce((s, h) => s + Math.max(0, h.sliceTokens), 0)
+const refill = (row: FleetRow, heldR: number, heldT: number, now: number, limits: Limits): FleetRow => {
   const level = (current: number, limit: number | undefined, minCapacity: number, heldNow: number) => {
     if (limit === undefined) return 0
     const capacity = capacityOf(limit, minCapacity)
@@ -200,7 +197,20 @@ export const take =
       rpm: smallest([req.vote.rpm, ...others.map((h) => h.rpm)]),
       tpm: smallest([req.vote.tpm, ...others.map((h) => h.tpm)])
     }
-    let row = refill(shiftWindow(snapshot.row, now), others, now, limits)
+    // Live slices: the others' until they expire, and what this holder says it still holds.
+    const live = others.filter((h) => h.sliceUntil > now)
+    const held = {
+      requests: live.reduce((s, h) => s + Math.max(0, h.sliceRequests), 0) + Math.max(0, req.holding.requests),
+      tokens: live.reduce((s, h) => s + Math.max(0, h.sliceTokens), 0) + Math.max(0, req.holding.tokens)
+    }
+    // A level that is not a number (a row written by hand) counts as empty rather than as budget.
+    const stored = snapshot.row
+    const clean = {
+      ...stored,
+      requests: Number.isFinite(stored.requests) ? stored.requests : 0,
+      tokens: Number.isFinite(stored.tokens) ? stored.tokens : 0
+    }
+    let row = refill(shiftWindow(clean, now), held.requests, held.tokens, now, limits)
     row = { ...row, rpm: limits.rpm ?? null, tpm: limits.tpm ?? null }
     const holder = renewed(self, row.upstream, req.holder, req.vote, now + req.seenTtlMs)
     const base = {
@@ -221,44 +231,62 @@ export const take =
       )
     if (row.pausedUntil > now) return nothing(row.pausedUntil - now)
 
-    // Per bucket: the need, bounded by what the bucket could ever hold beside the others' slices (a
-    // cost above that is met in several slices), and how long until the level reaches it.
-    const heldBy = (pick: (h: FleetHolder) => number) =>
-      others.filter((h) => h.sliceUntil > now).reduce((s, h) => s + Math.max(0, pick(h)), 0)
-    const earliestExpiry = Math.min(
-      ...others.filter((h) => h.sliceUntil > now).map((h) => h.sliceUntil),
-      Number.POSITIVE_INFINITY
-    )
-    const plan = (level: number, limit: number | undefined, minCapacity: number, need: number, held: number) => {
+    // Per bucket: how long until the level covers the need. A need that does not fit beside the live
+    // slices waits for the others' slices to expire; one that would not fit even then (a call larger
+    // than the bucket) waits for the bucket to be as full as it can be, then is granted whole and
+    // leaves a debt everyone waits for: as Admission treats a cost above a full bucket, and as the
+    // upstream does.
+    const plan = (
+      level: number,
+      limit: number | undefined,
+      minCapacity: number,
+      need: number,
+      heldNow: number,
+      heldBySelf: number,
+      othersUntil: number
+    ) => {
       if (limit === undefined || need <= 0) return { need: 0, waitMs: 0 }
-      const room = capacityOf(limit, minCapacity) - held
-      // No room while the others' slices live: wait for the first to expire.
-      if (room <= capacityOf(limit, minCapacity) * SLACK) return { need, waitMs: Math.max(1, earliestExpiry - now) }
+      const capacity = capacityOf(limit, minCapacity)
+      const room = Math.max(0, capacity - heldNow)
+      if (need > room * (1 + SLACK) && need <= capacity - heldBySelf && othersUntil > now) {
+        return { need, waitMs: othersUntil - now }
+      }
       const wanted = Math.min(need, room)
       const missing = wanted - level
-      return { need: wanted, waitMs: missing <= wanted * SLACK ? 0 : (missing * MINUTE) / limit }
+      return { need, waitMs: missing <= Math.max(wanted, 1) * SLACK ? 0 : (missing * MINUTE) / limit }
+    }
+    const expiry = (pick: (h: FleetHolder) => number) =>
+      Math.min(...live.filter((h) => pick(h) > 0).map((h) => h.sliceUntil), Number.POSITIVE_INFINITY)
+    const othersUntil = (pick: (h: FleetHolder) => number) => {
+      const at = expiry(pick)
+      return Number.isFinite(at) ? at : 0
     }
     const r = plan(
       row.requests,
       limits.rpm,
       1,
       req.need.requests,
-      heldBy((h) => h.sliceRequests)
+      held.requests,
+      Math.max(0, req.holding.requests),
+      othersUntil((h) => h.sliceRequests)
     )
     const t = plan(
       row.tokens,
       limits.tpm,
       0,
       req.need.tokens,
-      heldBy((h) => h.sliceTokens)
+      held.tokens,
+      Math.max(0, req.holding.tokens),
+      othersUntil((h) => h.sliceTokens)
     )
     const waitMs = Math.max(r.waitMs, t.waitMs)
     if (waitMs > 0) return nothing(Math.ceil(waitMs))
     if (r.need <= 0 && t.need <= 0) return nothing(0)
 
-    // A dimension without a fleet limit is not counted (the process's own bucket, if any, governs it).
+    // The need, and up to `sliceMs` of the rate more if the level has it. A dimension without a fleet
+    // limit is not counted (the process's own bucket, if any, governs it).
     const grant = (level: number, limit: number | undefined, need: number) =>
-      limit === undefined || need <= 0 ? 0 : Math.max(need, Math.min(level, need + (limit * req.sliceMs) / MINUTE))
+      limit === undefined || need <= 0 ? 0 : need + Math.max(0, Math.min(level - need, (limit * req.sliceMs) / MINUTE))
     const gr = grant(row.requests, limits.rpm, r.need)
     const gt = grant(row.tokens, limits.tpm, t.need)
     row = {

@@ -46,10 +46,11 @@ export const make = (sql: SqlClient.SqlClient, options: SqlFleetOptions) => {
   const claimRow = `INSERT INTO ${budget} (upstream) VALUES (${p(1)}) ON CONFLICT DO NOTHING`
   const readRow = `SELECT ${rowCols.join(", ")} FROM ${budget} WHERE upstream = ${p(1)}${options.dialect === "pg" ? " FOR UPDATE" : ""}`
   const readHolders = `SELECT ${holderCols.join(", ")} FROM ${holders} WHERE upstream = ${p(1)} ORDER BY holder`
+  // Placeholders are numbered in the order they appear: SQLite's `?` binds by position.
   const writeRow = `UPDATE ${budget} SET ${rowCols
     .slice(1)
-    .map((c, i) => `${c} = ${p(i + 2)}`)
-    .join(", ")} WHERE upstream = ${p(1)}`
+    .map((c, i) => `${c} = ${p(i + 1)}`)
+    .join(", ")} WHERE upstream = ${p(rowCols.length)}`
   const upsertHolder = `INSERT INTO ${holders} (${holderCols.join(", ")}) VALUES (${params(holderCols.length)})
 ON CONFLICT (upstream, holder) DO UPDATE SET ${holderCols
     .slice(2)
@@ -72,10 +73,7 @@ ON CONFLICT (upstream, holder) DO UPDATE SET ${holderCols
           const row = rowOf(raw!)
           const held = (yield* sql.unsafe<Record<string, unknown>>(readHolders, [upstream])).map(holderOf)
           const change = step({ row, holders: held })
-          yield* sql.unsafe(
-            writeRow,
-            ROW_COLUMNS.map(([k]) => change.row[k])
-          )
+          yield* sql.unsafe(writeRow, [...ROW_COLUMNS.slice(1).map(([k]) => change.row[k]), upstream])
           for (const h of change.upsert) {
             yield* sql.unsafe(
               upsertHolder,
