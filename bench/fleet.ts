@@ -90,6 +90,10 @@ interface Figures {
   readonly completed: number
   /** Items finished by each process (run, worker 1, worker 2). */
   readonly shares: ReadonlyArray<number>
+  /** The most requests the upstream admitted in any one second (its limit allows 50, plus the rate). */
+  readonly peakPerSecond: number
+  /** When 429s were seen (seconds after the first request; sampled every 250 ms). */
+  readonly rateLimitedAt: ReadonlyArray<string>
 }
 
 /** Per-process item counts and the last finish time, read from the store after the fleet exited. */
@@ -176,28 +180,49 @@ const fleetRun = async (
       await sleep(20)
     }
     const workers = [1, 2].map((i) => start(`worker ${i}`, ["worker", "--db", db, ...upstream], env))
+    const rateLimitedAt: Array<string> = []
+    let seen = 0
+    let sampling = true
+    const sampler = (async () => {
+      while (sampling) {
+        const n = (await simStats(port))["rateLimited"] ?? 0
+        if (n > seen) rateLimitedAt.push(`${((Date.now() - started) / 1000).toFixed(1)} s ×${n - seen}`)
+        seen = n
+        await sleep(250)
+      }
+    })()
     const exits = await Promise.all([run, ...workers].map((p) => p.exited))
+    sampling = false
+    await sampler
     for (const [i, e] of exits.entries()) {
       if (e.code !== 0) throw new Error(`${[run, ...workers][i]!.name} exited ${e.code}: ${e.stderr.slice(-2000)}`)
     }
     const wallMs = Math.max(...exits.map((e) => e.at)) - started
     const stats = await simStats(port)
-    const firstArrival = Math.min(
-      ...fs
-        .readFileSync(simLog, "utf8")
-        .split("\n")
-        .filter((l) => l.length > 0)
-        .map((l) => (JSON.parse(l) as { arrivedAt: number }).arrivedAt)
-    )
+    const arrivals = fs
+      .readFileSync(simLog, "utf8")
+      .split("\n")
+      .filter((l) => l.length > 0)
+      .map((l) => (JSON.parse(l) as { arrivedAt: number }).arrivedAt)
+      .sort((a, b) => a - b)
+    const firstArrival = arrivals[0] ?? NaN
+    let peakPerSecond = 0
+    for (let i = 0, j = 0; j < arrivals.length; j++) {
+      while (arrivals[j]! - arrivals[i]! >= 1000) i++
+      peakPerSecond = Math.max(peakPerSecond, j - i + 1)
+    }
     const store = await read()
-    const shares = exits.map((e) => Number(/finished (\d+) item/.exec(e.stderr)?.[1] ?? NaN))
+    const byWorkers = exits.slice(1).map((e) => Number(/finished (\d+) item/.exec(e.stderr)?.[1] ?? NaN))
+    const shares = [store.completed - byWorkers.reduce((a, b) => a + b, 0), ...byWorkers]
     return {
       makespanMs: store.lastFinishedAt - firstArrival,
       wallMs,
       rateLimited: stats["rateLimited"] ?? NaN,
       received: stats["received"] ?? NaN,
       completed: store.completed,
-      shares
+      shares,
+      peakPerSecond,
+      rateLimitedAt
     }
   } finally {
     sim.child.kill("SIGTERM")
@@ -211,7 +236,8 @@ const report = (name: string, f: Figures) => {
     `${name.padEnd(34)} makespan ${secs(f.makespanMs).padStart(8)}  efficiency ${efficiency.toFixed(3)} ${efficiency >= 0.95 ? "(goal ≥ 0.95 met)" : "(goal ≥ 0.95 MISSED)"}` +
       `  429s ${String(f.rateLimited).padStart(5)} ${f.rateLimited <= 3 ? "(goal ≤ 3 met)" : "(goal ≤ 3 MISSED)"}` +
       `  requests ${f.received}  completed ${f.completed}/${N}  wall ${secs(f.wallMs)}` +
-      `  finished by run/worker/worker: ${f.shares.join("/")}`
+      `  finished by run/worker/worker: ${f.shares.join("/")}  peak ${f.peakPerSecond} requests in one second` +
+      (f.rateLimitedAt.length > 0 ? `  429s at ${f.rateLimitedAt.slice(0, 8).join(", ")}` : "")
   )
 }
 
