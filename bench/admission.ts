@@ -1,57 +1,64 @@
 /**
- * LLM-aware admission against the simulator, beside p-limit, p-queue, Bottleneck and plain
- * Promise.all on the same workloads in the same run (the issue "LLM-aware admission…: the
- * upstream's whole budget, and not one 429").
+ * LLM-aware admission on every upstream dialect the simulator speaks (`src/Simulator/Dialect.ts`),
+ * beside p-limit, p-queue and Bottleneck on the same workloads in the same run (issue 10).
  *
- * Each workload gets its own simulator process (lognormal latency, 300 ms median, σ 0.5; 1% of
- * answers 500); it is reset before every contender, so each sees full buckets and the same draws.
- * Every contender sends the same requests (system prompt + the item as the user message,
- * `max_tokens` 64) through the openai SDK, at concurrency 64, under a hard timeout of 3× the bound.
- * Before measuring, every contender runs once on a small warm-up, so no row pays for JIT or for
- * the simulator's own cold start.
+ * For each dialect (openai, compat, anthropic, azure, local) and each workload (request-, token- and
+ * latency-bound), one simulator process (lognormal latency, 300 ms median, σ 0.5; 1% of answers 500;
+ * answers of 24–40 tokens) is reset before every contender, so each sees full buckets and the same
+ * draws. Every contender sends the same requests (system prompt + the item) through the openai SDK at
+ * concurrency 64, under a hard timeout of 2× the bound + 5 s.
  *
- * Usage: tsx bench/admission.ts [--quick] [--only request,token,latency,request-seconds]
- *   --quick   N = 600 instead of 3,000: a smoke run (about 3 minutes). With so few items the
- *             start-up and the tail weigh five times more, so its efficiencies are not the goals'.
+ * - sluice runs with its defaults apart from the limits and the concurrency: `--rpm`/`--tpm` given,
+ *   `max_tokens` NOT given (it learns it), the response cache in its store file.
+ * - The peers are hand-tuned: `max_tokens` 64 (above the longest answer, 40), and p-queue and
+ *   Bottleneck paced at the rate the limits allow for that allowance: min(RPM, TPM / (prompt + 64))
+ *   (Anthropic: min(RPM, ITPM / prompt, OTPM / 64)). p-limit bounds only concurrency.
+ *
+ * Then discovery: the local dialect (no rate headers), sluice with no limits configured, 6,000 RPM:
+ * the time until a 5-second window admits 0.9 of the limit (goal: within 60 s).
+ *
+ * Usage: tsx bench/admission.ts [--n 1000] [--only request,token,latency,discovery] [--dialects openai,compat]
  */
 import * as fs from "node:fs"
-import { bottleneckRun, type Context, pLimitRun, pQueueRun, promiseAll, type Result } from "./admission/contenders.js"
+import { bottleneckRun, type Context, pLimitRun, pQueueRun, type Result } from "./admission/contenders.js"
 import { type SimProcess, startSimulator } from "./admission/simProcess.js"
 import { sluiceRun } from "./admission/sluice.js"
 import {
   boundOf,
   CONCURRENCY,
-  idealLatencyMakespanMs,
-  type Kind,
+  DIALECTS,
+  discovery,
   makeItems,
   MAX_TOKENS,
+  type Tokens,
   tokensOf,
   type Workload,
-  workloads
+  workloadsFor
 } from "./admission/workload.js"
 
 interface Contender {
   readonly name: string
-  /** Limits configured: no 429 is allowed. */
-  readonly sluice?: "configured" | "headers"
+  readonly sluice: boolean
   readonly run: (ctx: Context) => Promise<Result & { readonly admission429s?: number }>
 }
 
 const contenders: ReadonlyArray<Contender> = [
-  { name: "sluice (limits configured)", sluice: "configured", run: (ctx) => sluiceRun(ctx, { limitsKnown: true }) },
-  { name: "sluice (limits from headers)", sluice: "headers", run: (ctx) => sluiceRun(ctx, { limitsKnown: false }) },
-  { name: "p-limit", run: pLimitRun },
-  { name: "p-queue", run: pQueueRun },
-  { name: "Bottleneck", run: bottleneckRun },
-  { name: "Promise.all", run: promiseAll }
+  { name: "sluice", sluice: true, run: (ctx) => sluiceRun(ctx, { limitsKnown: true }) },
+  { name: "p-limit", sluice: false, run: pLimitRun },
+  { name: "p-queue", sluice: false, run: pQueueRun },
+  { name: "Bottleneck", sluice: false, run: bottleneckRun }
 ]
 
 const args = process.argv.slice(2)
-const quick = args.includes("--quick")
-const onlyAt = args.indexOf("--only")
-const only = onlyAt >= 0 ? new Set((args[onlyAt + 1] ?? "").split(",") as Array<Kind>) : undefined
-const N = quick ? 600 : 3_000
-const WARM_UP_ITEMS = 128
+const arg = (name: string) => {
+  const at = args.indexOf(name)
+  return at >= 0 ? args[at + 1] : undefined
+}
+const N = Number(arg("--n") ?? 1_000)
+const only = arg("--only") === undefined ? undefined : new Set(arg("--only")!.split(","))
+const dialects =
+  arg("--dialects") === undefined ? DIALECTS : DIALECTS.filter((d) => arg("--dialects")!.split(",").includes(d))
+const WARM_UP_ITEMS = 64
 
 const loadavg = () => fs.readFileSync("/proc/loadavg", "utf8").trim().split(" ").slice(0, 3).join(" ")
 const pad = (s: string, n: number) => (s.length >= n ? s : s + " ".repeat(n - s.length))
@@ -59,97 +66,139 @@ const lpad = (s: string, n: number) => (s.length >= n ? s : " ".repeat(n - s.len
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 
-/** Every contender once on a few items, unmeasured: JIT, connections, the simulator's cold start. */
-const warmUp = async (sim: SimProcess, w: Workload, items: ReadonlyArray<string>, all: boolean) => {
-  for (const c of all ? contenders : contenders.slice(0, 1)) {
-    await sim.reset()
-    await c.run({ url: sim.url, items: items.slice(0, WARM_UP_ITEMS), rpm: w.rpm, tpm: w.tpm, timeoutMs: 10_000 })
+/** The rate a hand-tuner sets p-queue and Bottleneck to: what the limits allow at max_tokens 64. */
+const peerRpm = (w: Workload, tokens: Tokens, n: number): number => {
+  const prompt = tokens.prompt / n
+  if (w.otpm !== undefined) return Math.floor(Math.min(w.rpm, w.tpm / prompt, w.otpm / MAX_TOKENS))
+  return Math.floor(Math.min(w.rpm, w.tpm / (prompt + MAX_TOKENS)))
+}
+
+const summary: Array<string> = []
+
+const runWorkload = async (w: Workload, items: ReadonlyArray<string>, tokens: Tokens, warm: boolean) => {
+  const bound = boundOf(w, items.length, tokens)
+  const timeoutMs = 2 * bound.ms + 5_000
+  const sim: SimProcess = await startSimulator(w.sim)
+  try {
+    if (warm) {
+      for (const c of contenders) {
+        await sim.reset()
+        await c.run({ url: sim.url, items: items.slice(0, WARM_UP_ITEMS), rpm: w.rpm, tpm: w.tpm, timeoutMs: 10_000 })
+      }
+    }
+    const tuned = peerRpm(w, tokens, items.length)
+    console.log(`\n## ${w.title}`)
+    console.log(
+      `bound ${secs(bound.ms)} = ${bound.formula}; peers paced at ${tuned.toLocaleString("en")} RPM; timeout ${(timeoutMs / 1000).toFixed(0)} s`
+    )
+    const header =
+      `${pad("contender", 11)} ${lpad("done/N", 10)} ${lpad("429s", 6)} ${lpad("500s", 5)} ${lpad("requests", 8)} ` +
+      `${lpad("tokens", 9)} ${lpad("makespan", 9)} ${lpad("eff", 5)}  ${pad("load", 5)}  note`
+    console.log(header)
+    console.log("-".repeat(header.length + 20))
+    const rows: Array<{ name: string; eff: number | undefined; makespanMs: number; r429: number }> = []
+    for (const c of contenders) {
+      await sim.reset()
+      const ctx: Context = { url: sim.url, items, rpm: c.sluice ? w.rpm : tuned, tpm: w.tpm, timeoutMs }
+      const r = await c.run(ctx)
+      const s = await sim.stats()
+      const all = r.completed === items.length
+      const eff = all ? bound.ms / r.makespanMs : undefined
+      rows.push({ name: c.name, eff, makespanMs: r.makespanMs, r429: s.rateLimited })
+      const notes: Array<string> = []
+      if (r.timedOut) notes.push(`timed out: ${items.length - r.completed - r.failed} unfinished`)
+      if (r.failed > 0) notes.push(`${r.failed} failed`)
+      if (r.note !== undefined) notes.push(r.note)
+      console.log(
+        `${pad(c.name, 11)} ${lpad(`${r.completed}/${items.length}`, 10)} ${lpad(String(s.rateLimited), 6)} ${lpad(String(s.errors), 5)} ` +
+          `${lpad(String(s.received), 8)} ${lpad(String(s.promptTokens + s.completionTokens), 9)} ` +
+          `${lpad(secs(r.makespanMs), 9)} ${lpad(eff === undefined ? "—" : eff.toFixed(3), 5)}  ${pad(loadavg().split(" ")[0]!, 5)}  ${notes.join("; ")}`
+      )
+      // Let aborted requests and their sockets settle before the next contender's reset.
+      await sleep(500)
+    }
+    const me = rows[0]!
+    const peers = rows.slice(1)
+    const why: Array<string> = []
+    if (me.eff === undefined || me.eff < w.goal) why.push(`eff ${me.eff?.toFixed(3) ?? "—"} < ${w.goal}`)
+    if (w.max429 !== undefined && me.r429 > w.max429) why.push(`${me.r429} × 429 > ${w.max429}`)
+    if (w.kind === "latency") {
+      const pl = rows.find((x) => x.name === "p-limit")!
+      if (pl.eff !== undefined && (me.eff ?? 0) <= pl.eff) why.push("not ahead of p-limit")
+    }
+    if (w.kind === "token") {
+      const best = Math.min(...peers.filter((p) => p.eff !== undefined).map((p) => p.makespanMs))
+      if (me.makespanMs > best) why.push(`later than the best peer (${secs(best)})`)
+    }
+    summary.push(
+      `${pad(`${w.dialect} / ${w.kind}`, 20)} eff ${me.eff?.toFixed(3) ?? "—"} (goal ${w.goal}), ${me.r429} × 429: ` +
+        (why.length === 0 ? "goal met" : `goal missed (${why.join(", ")})`)
+    )
+  } finally {
+    await sim.stop()
+  }
+}
+
+/** Discovery: sluice with no limits on a headerless upstream; when does a 5 s window reach 0.9 of the limit? */
+const runDiscovery = async (items: ReadonlyArray<string>) => {
+  const w = discovery
+  const sim = await startSimulator(w.sim)
+  try {
+    console.log(`\n## ${w.title}; N = ${items.length}`)
+    const r = await sluiceRun({ url: sim.url, items, rpm: 0, tpm: 0, timeoutMs: 120_000 }, { limitsKnown: false })
+    const s = await sim.stats()
+    const log = await sim.log()
+    const t0 = Math.min(...log.map((e) => e.arrivedAt))
+    const times = log.map((e) => e.arrivedAt - t0).sort((a, b) => a - b)
+    const target = (0.9 * w.rpm * 5) / 60
+    let reached: number | undefined
+    for (let i = 0, j = 0; j < times.length; j++) {
+      while (times[j]! - times[i]! > 5_000) i++
+      if (j - i + 1 >= target) {
+        reached = times[j]!
+        break
+      }
+    }
+    const perSecond = (from: number, to: number) =>
+      (times.filter((t) => t >= from && t < to).length / (to - from)) * 1000 * 60
+    console.log(
+      `completed ${r.completed}/${items.length} in ${secs(r.makespanMs)}; ${s.rateLimited} × 429; ` +
+        `0.9 of ${w.rpm} RPM over a 5 s window first reached at ${reached === undefined ? "never" : secs(reached)}; ` +
+        `admitted rate 0–10 s ${perSecond(0, 10_000).toFixed(0)} RPM, 10–30 s ${perSecond(10_000, 30_000).toFixed(0)} RPM, ` +
+        `30 s–end ${perSecond(30_000, times[times.length - 1]!).toFixed(0)} RPM; ${r.note ?? ""}`
+    )
+    summary.push(
+      `${pad("discovery", 20)} 0.9 of the limit at ${reached === undefined ? "never" : secs(reached)} (goal ≤ 60 s), ${s.rateLimited} × 429: ` +
+        (reached !== undefined && reached <= 60_000 ? "goal met" : "goal missed")
+    )
+  } finally {
+    await sim.stop()
   }
 }
 
 const main = async () => {
   const items = makeItems(N)
   const tokens = tokensOf(items)
-  const chars = items.reduce((s, t) => s + t.length, 0)
   console.log(
-    `admission bench: N = ${N} items (${Math.round(chars / N)} chars on average), concurrency ${CONCURRENCY}, ` +
-      `max_tokens ${MAX_TOKENS}; load average at start ${loadavg()}`
+    `admission bench: N = ${N}, concurrency ${CONCURRENCY}, peers' max_tokens ${MAX_TOKENS}, sluice's learned; ` +
+      `prompt ${(tokens.prompt / N).toFixed(1)} + answer ${(tokens.completion / N).toFixed(1)} tokens per item on average ` +
+      `(longest answer ${tokens.longest}); load average at start ${loadavg()}`
   )
-  console.log(
-    `tokens as the simulator counts them, one successful call per item: prompt ${tokens.prompt.toLocaleString("en")} + ` +
-      `completion ${tokens.completion.toLocaleString("en")} = ${(tokens.prompt + tokens.completion).toLocaleString("en")} ` +
-      `(${((tokens.prompt + tokens.completion) / N).toFixed(1)}/item); charged at admission before the unused ` +
-      `allowance is refunded (prompt + max_tokens): ${tokens.reserved.toLocaleString("en")}`
-  )
-  const verdicts: Array<string> = []
-  let first = true
-  for (const w of workloads) {
-    if (only !== undefined && !only.has(w.kind)) continue
-    const bound = boundOf(w, N, tokens)
-    const timeoutMs = Math.max(15_000, 3 * bound.ms)
-    const sim = await startSimulator(w.sim)
-    try {
-      await warmUp(sim, w, items, first)
-      first = false
-      console.log(`\n## ${w.title}`)
-      console.log(`bound ${secs(bound.ms)} = ${bound.formula}; hard timeout ${(timeoutMs / 1000).toFixed(0)} s`)
-      if (w.kind === "latency") {
-        const ideal = idealLatencyMakespanMs(N)
-        console.log(
-          `a perfect client (64 slots always busy, no overhead, 500s retried at once) on the simulator's own draws: ` +
-            `${secs(ideal)}, efficiency ${(bound.ms / ideal).toFixed(3)}: the tail and the 1% 500s`
-        )
-      }
-      const header =
-        `${pad("contender", 29)} ${lpad("completed/N", 12)} ${lpad("429s", 6)} ${lpad("500s", 5)} ${lpad("requests", 8)} ` +
-        `${lpad("tokens", 9)} ${lpad("1st req", 7)} ${lpad("makespan", 9)} ${lpad("eff", 5)}  ${pad("load", 5)}  note`
-      console.log(header)
-      console.log("-".repeat(header.length + 20))
-      for (const c of contenders) {
-        await sim.reset()
-        const r = await c.run({ url: sim.url, items, rpm: w.rpm, tpm: w.tpm, timeoutMs })
-        const s = await sim.stats()
-        const log = await sim.log()
-        const firstArrival = log.reduce((m, e) => Math.min(m, e.arrivedAt), Number.POSITIVE_INFINITY)
-        const load = loadavg().split(" ")[0]!
-        const all = r.completed === N
-        const eff = bound.ms / r.makespanMs
-        const notes: Array<string> = []
-        if (r.timedOut) notes.push(`timed out: ${N - r.completed - r.failed} unfinished`)
-        if (r.failed > 0) notes.push(`${r.failed} failed`)
-        if (r.note !== undefined) notes.push(r.note)
-        if (c.sluice !== undefined) {
-          const no429 = c.sluice === "headers" || s.rateLimited === 0
-          const met = all && eff >= w.goal && no429
-          const why = [
-            ...(all ? [] : [`${N - r.completed} not completed`]),
-            ...(eff >= w.goal ? [] : [`eff < ${w.goal}`]),
-            ...(no429 ? [] : [`${s.rateLimited} × 429`])
-          ]
-          const verdict = met ? "goal met" : `goal missed (${why.join(", ")})`
-          notes.push(verdict)
-          verdicts.push(`${w.kind} / ${c.name}: ${verdict}; eff ${eff.toFixed(3)}, ${s.rateLimited} × 429`)
-        }
-        console.log(
-          `${pad(c.name, 29)} ${lpad(`${r.completed}/${N}`, 12)} ${lpad(String(s.rateLimited), 6)} ${lpad(String(s.errors), 5)} ` +
-            `${lpad(String(s.received), 8)} ${lpad(String(s.promptTokens + s.completionTokens), 9)} ` +
-            `${lpad(Number.isFinite(firstArrival) ? `${((firstArrival - r.startedAtEpochMs) / 1000).toFixed(2)}` : "—", 7)} ` +
-            `${lpad(secs(r.makespanMs), 9)} ${lpad(all ? eff.toFixed(3) : "—", 5)}  ${pad(load, 5)}  ${notes.join("; ")}`
-        )
-        // Let aborted requests and their sockets settle before the next contender's reset.
-        await sleep(1_000)
-      }
-    } finally {
-      await sim.stop()
+  let warm = true
+  for (const d of dialects) {
+    for (const w of workloadsFor(d)) {
+      if (only !== undefined && !only.has(w.kind)) continue
+      await runWorkload(w, items, tokens, warm)
+      warm = false
     }
   }
+  if (only === undefined || only.has("discovery")) await runDiscovery(makeItems(Math.max(N, 4_000)))
   console.log(
-    "\neff = bound / makespan, shown only when every item completed. 429s, 500s, requests (received) and tokens " +
-      "(prompt + completion, retries included) are the simulator's counts for that contender; 1st req = seconds from " +
-      "the contender's start to the simulator admitting its first request; load = 1-minute load average after the row."
+    "\neff = bound / makespan, shown only when every item completed. 429s, 500s, requests and tokens (prompt + " +
+      "completion, retries included) are the simulator's counts for that contender; load = 1-minute load average after the row."
   )
-  console.log(`load average at end ${loadavg()}`)
-  for (const v of verdicts) console.log(v)
+  console.log(`load average at end ${loadavg()}\n`)
+  for (const line of summary) console.log(line)
 }
 
 main().catch((e) => {

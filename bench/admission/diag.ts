@@ -2,7 +2,7 @@
  * Diagnostics for one sluice run on one workload: where the 64 slots are (in the process stage, at
  * the simulator, waiting for admission), claim and commit batches, when 429s came, CPU used.
  *
- * Usage: tsx bench/admission/diag.ts <request|token|latency|request-seconds> [N] [repeats]
+ * Usage: tsx bench/admission/diag.ts <request|token|latency> [N] [repeats] (DIALECT=openai|compat|… picks the dialect)
  *   ERR=0 overrides the simulator's error rate; WARM=1 runs 128 items first, unmeasured; HEADERS=1
  *   leaves the limits to be learned from the headers.
  */
@@ -11,12 +11,13 @@ import * as fs from "node:fs"
 import type { Admission } from "../../src/Engine/Admission.js"
 import { startSimulator } from "./simProcess.js"
 import { sluiceRun } from "./sluice.js"
-import { boundOf, makeItems, tokensOf, workloads } from "./workload.js"
+import type { DialectName } from "../../src/Simulator/Dialect.js"
+import { boundOf, makeItems, tokensOf, workloadsFor } from "./workload.js"
 
 const kind = process.argv[2] ?? "latency"
 const N = Number(process.argv[3] ?? 3000)
 const repeats = Number(process.argv[4] ?? 1)
-const w = workloads.find((x) => x.kind === kind)
+const w = workloadsFor((process.env["DIALECT"] ?? "openai") as DialectName).find((x) => x.kind === kind)
 if (w === undefined) throw new Error(`unknown workload ${kind}`)
 const items = makeItems(N)
 const bound = boundOf(w, N, tokensOf(items))
@@ -46,7 +47,16 @@ for (let rep = 0; rep < repeats; rep++) {
   const sampler = setInterval(() => {
     const at = performance.now()
     const p = inProcess
-    if (admission !== undefined) void Effect.runPromise(admission.state).then((st) => (waiting = st.waiting))
+    if (admission !== undefined)
+      void Effect.runPromise(admission.state).then((st) => {
+        waiting = st.waiting
+        if (process.env["TRACE"] === "1")
+          console.error(
+            `+${((at - t0) / 1000).toFixed(2)} s rpm ${st.rpm} level ${st.requestLevel?.toFixed(1)}/${st.requestCapacity?.toFixed(1)} ` +
+              `tokens ${st.tokenLevel?.toFixed(0)}/${st.tokenCapacity?.toFixed(0)} waiting ${st.waiting} paused ${(st.pausedUntilMs - Date.now()).toFixed(0)} ` +
+              `window ${st.windowMs} refunds ${st.refunds} 429s ${st.rateLimitHits} inProcess ${p}`
+          )
+      })
     void sim.stats().then((s) => {
       samples.push({ at, inProcess: p, atSimulator: s.inFlight, waiting })
       if (firstAt === undefined && s.received > 0) firstAt = at

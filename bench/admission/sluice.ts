@@ -22,7 +22,7 @@ import { Processor } from "../../src/Stages/Processor.js"
 import * as SqliteStore from "../../src/Store/SqliteStore.js"
 import { Store } from "../../src/Store/Store.js"
 import type { Context, Result } from "./contenders.js"
-import { CONCURRENCY, MAX_TOKENS, MODEL, SYSTEM } from "./workload.js"
+import { CONCURRENCY, MODEL, SYSTEM } from "./workload.js"
 
 export interface SluiceOptions {
   /** Configure the limits (true), or leave them to be learned from the upstream's headers (false). */
@@ -65,7 +65,7 @@ export const sluiceRun = (
   const llmProcessor = LlmProcessor.layer({
     model: MODEL,
     system: SYSTEM,
-    maxTokens: MAX_TOKENS,
+    // No maxTokens: sluice's default is to learn it from the answers.
     render: (item) => (item.payload as { text: string }).text
   })
   const wrapProcessor = options.wrapProcessor

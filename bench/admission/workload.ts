@@ -2,68 +2,114 @@
  * The benchmark's workloads, items and theoretical bounds (the issue "LLM-aware admission…").
  */
 import { lognormal, random } from "../../src/Simulator/Latency.js"
-import { answerFor, fit } from "../../src/Simulator/Responder.js"
+import { fit, paddedResponder } from "../../src/Simulator/Responder.js"
 import type { SimulatorOptions } from "../../src/Simulator/Options.js"
+import { type DialectName, presets } from "../../src/Simulator/Dialect.js"
 import { promptTokens } from "../../src/Llm/TokenEstimate.js"
 import type { ChatMessage } from "../../src/Llm/Llm.js"
 
 export const MODEL = "gpt-4o-mini"
 export const SYSTEM = "Summarise the item as JSON."
-/** The `--max-tokens` every contender sends: well above the ~12-token answers, as users set it. */
+/** The `max_tokens` the hand-tuned peers send: above the longest answer (40 tokens). sluice learns its own. */
 export const MAX_TOKENS = 64
 export const CONCURRENCY = 64
 export const LATENCY_MS = 300
 export const SIGMA = 0.5
 export const ERROR_RATE = 0.01
 
-export type Kind = "request" | "token" | "latency" | "request-seconds"
+export type Kind = "request" | "token" | "latency"
+
+/** The dialects every workload runs on (see `src/Simulator/Dialect.ts`). */
+export const DIALECTS: ReadonlyArray<DialectName> = ["openai", "compat", "anthropic", "azure", "local"]
+
+/** Completion tokens of an answer: 0.75× to 1.25× this, fixed per item (`paddedResponder`). */
+export const ANSWER_TOKENS = 32
 
 export interface Workload {
   readonly kind: Kind
+  readonly dialect: DialectName
   readonly title: string
   readonly sim: SimulatorOptions
+  /** The limits configured for sluice (and the rate the peers are tuned to). */
   readonly rpm: number
   readonly tpm: number
+  /** Output tokens per minute where the dialect limits them apart. */
+  readonly otpm: number | undefined
   /** The efficiency sluice must reach. */
   readonly goal: number
+  /** The most 429s sluice may earn; undefined: no goal. */
+  readonly max429: number | undefined
 }
 
-const base = { latencyMs: LATENCY_MS, latencySigma: SIGMA, errorRate: ERROR_RATE, seed: 1 } as const
+const base = {
+  latencyMs: LATENCY_MS,
+  latencySigma: SIGMA,
+  errorRate: ERROR_RATE,
+  seed: 1,
+  answerTokens: ANSWER_TOKENS
+} as const
 
-export const workloads: ReadonlyArray<Workload> = [
+/**
+ * Sized so the whole bench (5 dialects × 3 workloads × 4 contenders, and discovery) ends in about a
+ * quarter of an hour: each bound is about 10 s. The token-bound RPM is far above need (the concurrency
+ * alone caps the rate at about 64 / 0.34 s = 188/s), so tokens bind.
+ */
+const shapes: ReadonlyArray<Omit<Workload, "dialect" | "title" | "sim"> & { readonly what: string }> = [
   {
     kind: "request",
-    title: "request-bound: 6,000 RPM, 1,200,000 TPM (429s carry retry-after-ms)",
-    sim: { ...base, rpm: 6_000, tpm: 1_200_000, retryAfter: "ms" },
+    what: "request-bound: 6,000 RPM, 1,200,000 TPM",
     rpm: 6_000,
     tpm: 1_200_000,
-    goal: 0.97
+    otpm: undefined,
+    goal: 0.97,
+    max429: 3
   },
   {
     kind: "token",
-    title: "token-bound: 6,000 RPM, 600,000 TPM",
-    sim: { ...base, rpm: 6_000, tpm: 600_000, retryAfter: "ms" },
-    rpm: 6_000,
-    tpm: 600_000,
-    goal: 0.95
+    what: "token-bound: 60,000 RPM, 850,000 TPM",
+    rpm: 60_000,
+    tpm: 850_000,
+    otpm: undefined,
+    goal: 0.95,
+    max429: 3
   },
   {
     kind: "latency",
-    title: "latency-bound: 1,000,000 RPM, 1,000,000,000 TPM (limits far above need)",
-    sim: { ...base, rpm: 1_000_000, tpm: 1_000_000_000, retryAfter: "ms" },
+    what: "latency-bound: 1,000,000 RPM, 1,000,000,000 TPM",
     rpm: 1_000_000,
     tpm: 1_000_000_000,
-    goal: 0.95
-  },
-  {
-    kind: "request-seconds",
-    title: "request-bound, 429s carry only a whole-second retry-after (no retry-after-ms)",
-    sim: { ...base, rpm: 6_000, tpm: 1_200_000, retryAfter: "seconds" },
-    rpm: 6_000,
-    tpm: 1_200_000,
-    goal: 0.97
+    otpm: undefined,
+    goal: 0.94,
+    max429: undefined
   }
 ]
+
+export const workloadsFor = (dialect: DialectName): ReadonlyArray<Workload> =>
+  shapes.map(({ what, ...shape }) => {
+    // Anthropic limits input and output apart: the TPM is its input limit; its output limit is a fifth
+    // of it (its tiers' ratio), which makes output bind on the token-bound workload.
+    const otpm = presets[dialect].splitTokens ? shape.tpm / 5 : undefined
+    return {
+      ...shape,
+      dialect,
+      otpm,
+      title: `${dialect}: ${what}${otpm !== undefined ? ` (input), ${otpm.toLocaleString("en")} output TPM` : ""}`,
+      sim: { ...base, dialect, rpm: shape.rpm, tpm: shape.tpm, ...(otpm !== undefined ? { otpm } : {}) }
+    }
+  })
+
+/** Discovery: no configured limits, no headers (the local dialect), 6,000 RPM. */
+export const discovery: Workload = {
+  kind: "request",
+  dialect: "local",
+  title: "discovery: local dialect (no rate headers), 6,000 RPM, no limits configured",
+  sim: { ...base, dialect: "local", rpm: 6_000, tpm: 0 },
+  rpm: 6_000,
+  tpm: 0,
+  otpm: undefined,
+  goal: 0.9,
+  max429: undefined
+}
 
 const WORDS = (
   "order invoice shipment tracking customer refund delivery parcel warehouse address carrier label " +
@@ -92,8 +138,10 @@ export const messagesFor = (text: string): Array<ChatMessage> => [
 export interface Tokens {
   /** Σ prompt tokens, one successful call per item. */
   readonly prompt: number
-  /** Σ completion tokens of those answers (the simulator's default responder, fitted to max_tokens). */
+  /** Σ completion tokens of those answers (the bench's padded responder, fitted to max_tokens). */
   readonly completion: number
+  /** The longest answer, in tokens. */
+  readonly longest: number
   /** Σ prompt + max_tokens: what the upstream charges at admission before refunding the unused part. */
   readonly reserved: number
 }
@@ -102,12 +150,16 @@ export interface Tokens {
 export const tokensOf = (items: ReadonlyArray<string>): Tokens => {
   let prompt = 0
   let completion = 0
+  let longest = 0
+  const respond = paddedResponder(ANSWER_TOKENS)
   for (const text of items) {
-    const p = promptTokens(messagesFor(text))
-    prompt += p
-    completion += fit(answerFor(text), MAX_TOKENS).completionTokens
+    const messages = messagesFor(text)
+    prompt += promptTokens(messages)
+    const c = fit(respond({ model: MODEL, messages, maxTokens: MAX_TOKENS }), MAX_TOKENS).completionTokens
+    completion += c
+    longest = Math.max(longest, c)
   }
-  return { prompt, completion, reserved: prompt + items.length * MAX_TOKENS }
+  return { prompt, completion, longest, reserved: prompt + items.length * MAX_TOKENS }
 }
 
 /** Mean of the lognormal with this median: median × e^{σ²/2}. */
@@ -126,10 +178,18 @@ export interface Bound {
 export const boundOf = (w: Workload, n: number, tokens: Tokens): Bound => {
   switch (w.kind) {
     case "request":
-    case "request-seconds":
       return { ms: (n / w.rpm) * 60_000, formula: `N / RPM = ${n} / ${w.rpm} per min` }
     case "token": {
       const total = tokens.prompt + tokens.completion
+      if (w.otpm !== undefined) {
+        // Input and output limited apart: the tighter of the two binds.
+        const input = (tokens.prompt / w.tpm) * 60_000
+        const output = (tokens.completion / w.otpm) * 60_000
+        return {
+          ms: Math.max(input, output),
+          formula: `max(Σprompt / ITPM, Σcompletion / OTPM) = max(${tokens.prompt.toLocaleString("en")} / ${w.tpm.toLocaleString("en")}, ${tokens.completion.toLocaleString("en")} / ${w.otpm.toLocaleString("en")}) per min`
+        }
+      }
       return {
         ms: (total / w.tpm) * 60_000,
         formula: `Σ(prompt + completion actually used) / TPM = ${total.toLocaleString("en")} / ${w.tpm.toLocaleString("en")} per min`

@@ -72,11 +72,13 @@ export const processor = Options.choice("processor", ["llm", "echo"]).pipe(
   Options.withDescription("llm: ask the model; echo: the output is the item (no network)")
 )
 
-/** `--max-tokens <n>` / `SLUICE_MAX_TOKENS`, default 512. */
+/** `--max-tokens <n>` / `SLUICE_MAX_TOKENS`; unset, it is learned from the answers (`Llm/CompletionLength.ts`). */
 export const maxTokens = Options.integer("max-tokens").pipe(
   Options.withFallbackConfig(Config.integer("SLUICE_MAX_TOKENS")),
-  Options.withDefault(512),
-  Options.withDescription("Completion allowance per request (also what admission reserves)")
+  Options.optional,
+  Options.withDescription(
+    "Completion allowance per request (also what admission reserves); unset: learned from the answers so nearly all fit, and a cut-off answer is asked again with more room"
+  )
 )
 
 /** `--attempt-timeout <seconds>` / `SLUICE_ATTEMPT_TIMEOUT`, default 60. */

@@ -122,7 +122,7 @@ export const command = Command.make("run", options, (o) =>
       processor: o.processor,
       model: o.model,
       system,
-      maxTokens: o.maxTokens
+      ...(Option.isSome(o.maxTokens) ? { maxTokens: o.maxTokens.value } : {})
     }
     const upstream = Flags.upstreamOf(o, prices)
     const program = Effect.gen(function* () {

@@ -121,7 +121,7 @@ export const command = Command.make(
         defaults: {
           processor: o.processor,
           model: o.model,
-          maxTokens: o.maxTokens,
+          ...(Option.isSome(o.maxTokens) ? { maxTokens: o.maxTokens.value } : {}),
           ...(system === undefined ? {} : { system })
         },
         attempt: Flags.attemptOf(o),

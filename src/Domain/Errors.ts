@@ -17,7 +17,14 @@ export const RateLimitSnapshot = Schema.Struct({
   resetRequestsMs: Schema.optional(Schema.Number),
   limitTokens: Schema.optional(Schema.Number),
   remainingTokens: Schema.optional(Schema.Number),
-  resetTokensMs: Schema.optional(Schema.Number)
+  resetTokensMs: Schema.optional(Schema.Number),
+  /** Separate input- and output-token limits (Anthropic's `anthropic-ratelimit-{input,output}-tokens-*`). */
+  limitInputTokens: Schema.optional(Schema.Number),
+  remainingInputTokens: Schema.optional(Schema.Number),
+  resetInputTokensMs: Schema.optional(Schema.Number),
+  limitOutputTokens: Schema.optional(Schema.Number),
+  remainingOutputTokens: Schema.optional(Schema.Number),
+  resetOutputTokensMs: Schema.optional(Schema.Number)
 })
 
 /** @since 0.1.0 */

@@ -30,7 +30,8 @@ export const RunConfig = Schema.Struct({
   model: Schema.optionalWith(Schema.String, { default: () => "gpt-4o-mini" }),
   /** The system prompt of the process stage. */
   system: Schema.optional(Schema.String),
-  maxTokens: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 512 }),
+  /** Unset: learned from the answers (`Llm/CompletionLength.ts`). */
+  maxTokens: Schema.optional(Schema.Int.pipe(Schema.positive())),
   temperature: Schema.optional(Schema.Number),
   json: Schema.optional(Schema.Boolean),
   classify: Schema.optional(ClassifyConfig)

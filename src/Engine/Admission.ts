@@ -5,16 +5,22 @@
  * tokens-per-minute limit of millions), `withCost(n)` with `n` above its limit hangs forever, and a
  * costly call starves while cheap calls behind it keep taking whatever refills. Here instead:
  *
- * - two continuous buckets, requests and tokens, each holding ONE SECOND of its per-minute limit
- *   (at least one request), refilled from `Clock` with fractional precision: upstreams enforce a
- *   minute limit over short windows, so a minute's worth must never burst;
+ * - continuous buckets (`Bucket.ts`): requests, tokens, and input/output tokens where the upstream
+ *   limits them apart (Anthropic); each holds a short window of its per-minute limit (250 ms by
+ *   default, at least one request), refilled from `Clock` with fractional precision: upstreams enforce
+ *   a minute limit over short windows, so a minute's worth must never burst. A 429 our own accounting
+ *   did not predict halves the window (down to 50 ms): the upstream enforces over a shorter one;
  * - strict FIFO: a costly waiter at the head blocks cheaper ones behind it, so it cannot starve;
  * - a cost above a full bucket (one second) waits for a full bucket and leaves a debt; a cost above
  *   the whole per-minute limit can never pass and fails at once with `Invalid` (reason "TooLarge");
- * - a reservation is an estimate; `settle` refunds or charges the difference once `usage` is known;
- * - `x-ratelimit-*` headers resynchronise the levels (and teach the limits when none are configured);
+ * - a reservation is an estimate; `settle` charges usage above it at once, but gives back the unused
+ *   part only once the upstream is shown to do so (`HeaderBelief.ts`): OpenAI keeps the `max_tokens`
+ *   it charged at admission, Anthropic adjusts output tokens to actual use;
+ * - rate headers resynchronise the levels (and teach the limits when none are configured), but only
+ *   as far as `HeaderBelief.ts` finds them consistent with our own ledger and the 429s we saw;
  * - `pause` (a 429) makes every waiter and every new call wait until `retry-after`;
- * - with no limit known at all, the request rate is discovered: halve on a 429, grow on success.
+ * - with no limit known at all, the request rate is discovered: grow fast until a 429, halve on it,
+ *   return at once to most of the rate the 429 came at, then probe gently upward.
  *
  * Thousands of waiters do not poll. They sit in one FIFO of `Deferred`s; one pump fiber serves the
  * head, computes exactly how long until the new head fits, and sleeps that long (or until something
@@ -30,6 +36,8 @@
 import { Context, Deferred, Duration, Effect, Exit, FiberId, Layer, Metric, Queue } from "effect"
 import type { Scope } from "effect"
 import { Invalid, type RateLimitSnapshot } from "../Domain/Errors.js"
+import * as Bucket from "./Bucket.js"
+import * as HeaderBelief from "./HeaderBelief.js"
 
 /**
  * What one call costs. `requests` defaults to 1 and `tokens` to 0.
@@ -38,8 +46,20 @@ import { Invalid, type RateLimitSnapshot } from "../Domain/Errors.js"
  */
 export interface Cost {
   readonly requests?: number | undefined
+  /** Prompt plus completion allowance: what a combined tokens-per-minute limit counts. */
   readonly tokens?: number | undefined
+  /** The prompt alone, for an upstream with a separate input-token limit; default `tokens`. */
+  readonly inputTokens?: number | undefined
+  /** The completion allowance alone, for a separate output-token limit; default 0. */
+  readonly outputTokens?: number | undefined
 }
+
+/**
+ * What a call used, once answered: a total, or the upstream's `usage`.
+ *
+ * @since 0.2.0
+ */
+export type Used = number | { readonly promptTokens: number; readonly completionTokens: number }
 
 /**
  * The bucket that made a call wait: the request limit or the token limit.
@@ -56,6 +76,8 @@ export type Bound = "rpm" | "tpm"
 export interface Reservation {
   readonly requests: number
   readonly tokens: number
+  readonly inputTokens: number
+  readonly outputTokens: number
   /** When it was admitted (Clock milliseconds). */
   readonly admittedAtMs: number
   /** How long it waited in the queue, pauses included. */
@@ -92,6 +114,13 @@ export interface AdmissionState {
   readonly boundBy: Bound | undefined
   /** 429s reported through `pause`. */
   readonly rateLimitHits: number
+  /** The span of each limit a bucket holds now (shrinks on a 429 our accounting did not predict). */
+  readonly windowMs: number
+  /** Whether the upstream is believed to give back unused token allowance (learned; false until shown). */
+  readonly refunds: boolean
+  /** Separate input/output token limits, when the upstream reports them. */
+  readonly inputTpm: number | undefined
+  readonly outputTpm: number | undefined
 }
 
 /**
@@ -112,10 +141,15 @@ export interface AdmissionOptions {
    * because the first calls reach the upstream later than they are admitted (see `makeBucket`).
    */
   readonly startFull?: boolean | undefined
+  /** The span of each per-minute limit a bucket holds, in ms. Default 250 (see `DEFAULT_WINDOW_MS`). */
+  readonly windowMs?: number | undefined
+  /** Believe refunds of unused allowance from the start instead of learning them. Default false. */
+  readonly assumeRefunds?: boolean | undefined
   /**
    * Where the buckets get their budget when not from the clock: a fleet budget shared by every process
-   * on one database (`FleetBudget.ts`). Buckets of a known limit are then refilled only by what it
-   * deposits; a request rate still being discovered keeps refilling from the clock.
+   * on one database (`FleetBudget.ts`). The request and token buckets of a known limit are then filled
+   * only by what it grants (`Bucket.grant`); a request rate still being discovered, and separate
+   * input/output token limits, keep refilling from the clock.
    */
   readonly supply?: Supply | undefined
 }
@@ -123,7 +157,7 @@ export interface AdmissionOptions {
 /**
  * What the head of the line lacks, and what the buckets hold, for a `Supply`.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 export interface Need {
   /** Missing before the head fits (0 when nothing waits or it fits). */
@@ -135,32 +169,34 @@ export interface Need {
   /** The limits in force here (configured or learned), for the supply's vote. */
   readonly rpm: number | undefined
   readonly tpm: number | undefined
+  /** The span of each limit a bucket holds here. */
+  readonly windowMs: number
 }
 
 /**
- * The handle a `Supply` feeds the buckets through.
+ * The handle a `Supply` fills the buckets through.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 export interface Tap {
   /** Waits until the head of the line lacks budget the supply governs. */
   readonly hungry: Effect.Effect<void>
   readonly need: Effect.Effect<Need>
-  /** Adds budget to the buckets, up to their capacity. */
+  /** Adds budget to the buckets, up to full (`Bucket.grant`). */
   readonly deposit: (requests: number, tokens: number) => Effect.Effect<void>
-  /** Drops what is left of the slices deposited (debts stay). */
+  /** Drops what is left of the budget deposited (debts stay). */
   readonly expire: Effect.Effect<void>
   /** A pause seen elsewhere: everyone here waits until `untilMs` (not counted as a 429 here). */
   readonly pauseUntil: (untilMs: number) => Effect.Effect<void>
 }
 
 /**
- * The one seam through which a shared budget refills an Admission instead of the clock.
+ * THE FLEET SEAM: the one way a shared budget fills an Admission instead of the clock.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 export interface Supply {
-  /** Runs for the life of the Admission, in its scope, feeding it through `tap`. */
+  /** Runs for the life of the Admission, in its scope, filling it through `tap`. */
   readonly run: (tap: Tap) => Effect.Effect<void, never, Scope.Scope>
   /** A 429 seen here, with everyone told to wait until `untilMs`. */
   readonly paused: (untilMs: number) => Effect.Effect<void>
@@ -177,8 +213,11 @@ export class Admission extends Context.Tag("sluice/Engine/Admission")<
     readonly withCost: (cost: Cost) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | Invalid, R>
     /** Waits in line until `cost` fits, then charges it. Interrupting the wait gives the place back. */
     readonly acquire: (cost: Cost) => Effect.Effect<Reservation, Invalid>
-    /** The call went through and used `actualTokens`: refund or charge the difference to the estimate. */
-    readonly settle: (reservation: Reservation, actualTokens: number) => Effect.Effect<void>
+    /**
+     * The call went through and used `used`: usage above the estimate is charged; the unused part is
+     * given back only while the upstream is believed to refund it.
+     */
+    readonly settle: (reservation: Reservation, used: Used) => Effect.Effect<void>
     /** The call failed without using its tokens: give them back (the request stays spent). */
     readonly refund: (reservation: Reservation) => Effect.Effect<void>
     /**
@@ -187,22 +226,33 @@ export class Admission extends Context.Tag("sluice/Engine/Admission")<
      * was admitted before the last decrease does not halve again.
      */
     readonly pause: (ms: number, reservation?: Reservation) => Effect.Effect<void>
-    /** Sets the levels from `x-ratelimit-*` headers and learns limits not configured. */
+    /** Lowers the levels to what believable rate headers say, and learns limits not configured. */
     readonly resync: (snapshot: RateLimitSnapshot) => Effect.Effect<void>
     readonly state: Effect.Effect<AdmissionState>
   }
 >() {}
 
-/** Float refill drifts by about 1e-12 per step; a waiter that waited exactly as told must fit. */
-const SLACK = 1e-9
+const SLACK = Bucket.SLACK
 const MIN_DISCOVERY_RPM = 1
 const DEFAULT_DISCOVERY_START_RPM = 60
+/**
+ * The span of a limit each bucket holds. OpenAI's guide says a per-minute limit may be enforced over
+ * a second or less; a smaller burst is the weaker assumption, and while the limit binds (a queue is
+ * waiting) the burst size costs nothing. Below ~200 ms an event loop that lags on a busy machine would
+ * lose refill to the cap, so the window stops shrinking at `MIN_WINDOW_MS`.
+ *
+ * @since 0.2.0
+ */
+export const DEFAULT_WINDOW_MS = 250
+const MIN_WINDOW_MS = 50
+/** After a 429, header readings are believed beyond our own ledger for this long. */
+const CONTESTED_MS = 10_000
 /** Before the first 429, the rate doubles every this many admitted calls that had to wait for it. */
 const SLOW_START_CALLS = 8
-/** After a 429, the rate returns quickly to this fraction of the rate the 429 came at... */
+/** After a 429, the rate returns at once to this fraction of the rate the 429 came at... */
 const RECOVER_TO = 0.9
 /** ...then creeps up by this fraction of that rate per second, so the next 429 comes rarely. */
-const CREEP_PER_SECOND = 0.001
+const CREEP_PER_SECOND = 0.002
 
 /**
  * Milliseconds calls spent waiting for admission, summed (the engine's `admissionWaitMs`).
@@ -214,54 +264,41 @@ export const waitMsTotal = Metric.counter("sluice_admission_wait_ms_total", {
   description: "Milliseconds calls spent waiting for admission (request and token buckets, 429 pauses)"
 })
 
-interface Bucket {
-  limit: number
-  capacity: number
-  perMs: number
-  /** May go below zero after a charge larger than the estimate: a debt later calls wait for. */
-  level: number
+type Kind = "requests" | "tokens" | "input" | "output"
+
+/** One limit: its bucket, our own ledger of what the upstream is owed, and what we believe of its headers. */
+interface Limit {
+  readonly kind: Kind
+  readonly bucket: Bucket.Bucket
+  /** What an upstream counting as we do would be owed now, if it keeps every reservation... */
+  owedKept: number
+  /** ...and if it gives the unused allowance back at the answer. */
+  owedRefunded: number
+  readonly belief: HeaderBelief.Belief
 }
 
 /**
- * A new bucket starts a little short of full: 15% of its second, and at least one request. The first
+ * A new limit starts a little short of full: 15% of its window, and at least one request. The first
  * calls reach the upstream tens of milliseconds after they are admitted (connections are still
  * opening), so the upstream's bucket starts refilling later than ours; without this margin the
- * first burst can outrun its refill and draw a 429 (measured: the first call reached the simulator 59–107 ms
- * after its grant). It costs about 150 ms of budget once per run.
+ * first burst can outrun its refill and draw a 429.
  */
-const makeBucket = (limit: number, minCapacity: number, minMargin: number, full = false): Bucket => {
-  const capacity = Math.max(limit / 60, minCapacity)
-  const margin = full ? 0 : Math.min(capacity, Math.max(minMargin, capacity * 0.15))
-  return { limit, capacity, perMs: limit / 60_000, level: capacity - margin }
+const makeLimit = (kind: Kind, limit: number, windowMs: number, full: boolean, assumeRefunds: boolean): Limit => {
+  const min = kind === "requests" ? 1 : 0
+  const capacity = Math.max((limit * windowMs) / 60_000, min)
+  const margin = full ? 0 : Math.max(min, capacity * 0.15)
+  const belief = HeaderBelief.make()
+  belief.refunds = assumeRefunds
+  return { kind, bucket: Bucket.make(limit, windowMs, min, margin), owedKept: 0, owedRefunded: 0, belief }
 }
-
-const resize = (bucket: Bucket, limit: number, minCapacity: number): void => {
-  bucket.limit = limit
-  bucket.capacity = Math.max(limit / 60, minCapacity)
-  bucket.perMs = limit / 60_000
-  bucket.level = Math.min(bucket.level, bucket.capacity)
-}
-
-/**
- * Milliseconds until `bucket` can take `cost`; 0 when it can (within float slack). A cost larger
- * than the bucket (one second of the limit) waits for a full bucket and leaves a debt, as the
- * upstream does: large requests pass, the average rate still holds.
- */
-const missingMs = (bucket: Bucket, cost: number): number => {
-  // A call that needs none of this bucket does not wait for its debt.
-  if (cost <= 0) return 0
-  const missing = Math.min(cost, bucket.capacity) - bucket.level
-  return missing <= bucket.capacity * SLACK ? 0 : missing / bucket.perMs
-}
-
-const debit = (level: number, cost: number): number =>
-  level - cost < 0 && cost <= level * (1 + SLACK) ? 0 : level - cost
 
 class Ticket implements Reservation {
   settled = false
   constructor(
     readonly requests: number,
     readonly tokens: number,
+    readonly inputTokens: number,
+    readonly outputTokens: number,
     readonly admittedAtMs: number,
     readonly waitedMs: number,
     readonly boundBy: Bound | undefined
@@ -269,14 +306,29 @@ class Ticket implements Reservation {
 }
 
 interface Waiter {
-  readonly requests: number
-  readonly tokens: number
+  readonly costs: Costs
   readonly enqueuedAt: number
   readonly deferred: Deferred.Deferred<Ticket, Invalid>
   status: "waiting" | "granted" | "failed" | "cancelled"
   ticket: Ticket | undefined
   boundBy: Bound | undefined
 }
+
+interface Costs {
+  readonly requests: number
+  readonly tokens: number
+  readonly input: number
+  readonly output: number
+}
+
+const costOf = (costs: Costs, kind: Kind): number =>
+  kind === "requests"
+    ? costs.requests
+    : kind === "tokens"
+      ? costs.tokens
+      : kind === "input"
+        ? costs.input
+        : costs.output
 
 const positive = (n: number | undefined): number | undefined =>
   n !== undefined && Number.isFinite(n) && n > 0 ? n : undefined
@@ -293,30 +345,25 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
     const configuredTpm = positive(options.tpm)
     const discover = options.discover ?? true
     const startFull = options.startFull === true
+    const assumeRefunds = options.assumeRefunds === true
     const startRpm = positive(options.discoveryStartRpm) ?? DEFAULT_DISCOVERY_START_RPM
-    const supply = options.supply
+    let windowMs = positive(options.windowMs) ?? DEFAULT_WINDOW_MS
 
     let last = yield* Effect.clockWith((clock) => Effect.succeed(clock.unsafeCurrentTimeMillis()))
     let rpmSource: AdmissionState["rpmSource"] =
       configuredRpm !== undefined ? "configured" : discover ? "discovered" : "unknown"
     let tpmSource: AdmissionState["tpmSource"] = configuredTpm !== undefined ? "configured" : "unknown"
-    let requests: Bucket | undefined =
-      configuredRpm !== undefined
-        ? makeBucket(configuredRpm, 1, 1, startFull)
-        : // The discovery rate is a guess far below any real limit: a margin of one request on it would
-          // only hold the first call back a whole second.
-          discover
-          ? makeBucket(startRpm, 1, 1, true)
-          : undefined
-    let tokens: Bucket | undefined =
-      configuredTpm !== undefined ? makeBucket(configuredTpm, 0, 0, startFull) : undefined
-    // Supplied buckets hold only what the supply deposits.
-    const supplied = (bucket: "rpm" | "tpm") => supply !== undefined && (bucket === "tpm" || rpmSource !== "discovered")
-    if (requests !== undefined && supplied("rpm")) requests.level = 0
-    if (tokens !== undefined && supplied("tpm")) tokens.level = 0
+    const limits: Partial<Record<Kind, Limit>> = {}
+    if (configuredRpm !== undefined) limits.requests = makeLimit("requests", configuredRpm, windowMs, startFull, false)
+    // The discovery rate is a guess far below any real limit: a margin on it would only hold the first call back.
+    else if (discover) limits.requests = makeLimit("requests", startRpm, windowMs, true, false)
+    if (configuredTpm !== undefined)
+      limits.tokens = makeLimit("tokens", configuredTpm, windowMs, startFull, assumeRefunds)
     /** The rate a 429 last came at, while discovering; undefined before the first. */
     let ceiling: number | undefined
     let lastDecreaseAt = Number.NEGATIVE_INFINITY
+    let lastShrinkAt = Number.NEGATIVE_INFINITY
+    let contestedUntil = Number.NEGATIVE_INFINITY
     let pausedUntil = 0
     let totalWaitMs = 0
     let boundBy: Bound | undefined
@@ -327,12 +374,28 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
 
     const wake = yield* Queue.sliding<void>(1)
     const poke = Queue.offer(wake, undefined)
+    const supply = options.supply
     const hunger = yield* Queue.sliding<void>(1)
+    /** Whether the fleet budget, not the clock, fills this limit's bucket. */
+    const supplied = (l: Limit): boolean =>
+      supply !== undefined && (l.kind === "tokens" || (l.kind === "requests" && rpmSource !== "discovered"))
+
+    const each = (f: (limit: Limit) => void): void => {
+      for (const kind of ["requests", "tokens", "input", "output"] as const) {
+        const l = limits[kind]
+        if (l !== undefined) f(l)
+      }
+    }
+
+    // Supplied buckets hold only what the fleet budget grants.
+    each((l) => {
+      if (supplied(l)) l.bucket.level = 0
+    })
 
     /**
-     * Until the first call arrives, time refills nothing: the start margin (see `makeBucket`) is for
-     * the first calls, and a host that builds its layers, records its items and claims them before
-     * calling (Pipeline.run: 0.1–1 s) would otherwise have refilled it away by then.
+     * THE CLOCK REFILL: the one place time turns into budget (`Bucket.refill`). Until the first call
+     * arrives, time refills nothing: the start margin is for the first calls, and a host that builds its
+     * layers and claims items before calling (0.1–1 s) would otherwise have refilled it away by then.
      */
     let called = startFull
     const refill = (now: number): void => {
@@ -340,63 +403,74 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
       const dt = now - last
       last = now
       if (!called) return
-      if (requests !== undefined && !supplied("rpm")) {
-        requests.level = Math.min(requests.capacity, requests.level + dt * requests.perMs)
-      }
-      if (tokens !== undefined && !supplied("tpm"))
-        tokens.level = Math.min(tokens.capacity, tokens.level + dt * tokens.perMs)
+      each((l) => {
+        if (!supplied(l)) Bucket.refill(l.bucket, dt)
+        const paid = dt * l.bucket.perMs
+        l.owedKept = Math.max(0, l.owedKept - paid)
+        l.owedRefunded = Math.max(0, l.owedRefunded - paid)
+      })
     }
 
-    // While discovering, the capacity is a guess that grows: clamp rather than refuse.
-    const requestCost = (n: number): number =>
-      requests !== undefined && rpmSource === "discovered" ? Math.min(n, requests.capacity) : n
+    const discovering = () => rpmSource === "discovered"
 
-    const tooLarge = (r: number, t: number): Invalid | undefined => {
-      if (tokens !== undefined && t > tokens.limit * (1 + SLACK)) {
-        return new Invalid({
-          reason: "TooLarge",
-          message: `a call of ${Math.ceil(t)} tokens can never be admitted: it is more than the whole ${tokens.limit} TPM limit`
-        })
+    // While discovering, the capacity is a guess that grows: clamp rather than refuse.
+    const costIn = (l: Limit, costs: Costs): number => {
+      const c = costOf(costs, l.kind)
+      return l.kind === "requests" && discovering() ? Math.min(c, l.bucket.capacity) : c
+    }
+
+    const tooLarge = (costs: Costs): Invalid | undefined => {
+      for (const kind of ["tokens", "input", "output"] as const) {
+        const l = limits[kind]
+        const c = costOf(costs, kind)
+        if (l !== undefined && c > l.bucket.limit * (1 + SLACK)) {
+          const what = kind === "tokens" ? "TPM" : `${kind} TPM`
+          return new Invalid({
+            reason: "TooLarge",
+            message: `a call of ${Math.ceil(c)} ${kind === "tokens" ? "" : `${kind} `}tokens can never be admitted: it is more than the whole ${l.bucket.limit} ${what} limit`
+          })
+        }
       }
-      if (requests !== undefined && rpmSource !== "discovered" && r > requests.limit * (1 + SLACK)) {
+      const r = limits.requests
+      if (r !== undefined && !discovering() && costs.requests > r.bucket.limit * (1 + SLACK)) {
         return new Invalid({
           reason: "TooLarge",
-          message: `a cost of ${r} requests can never be admitted: it is more than the whole ${requests.limit} RPM limit`
+          message: `a cost of ${costs.requests} requests can never be admitted: it is more than the whole ${r.bucket.limit} RPM limit`
         })
       }
       return undefined
     }
 
-    /** How long until `r` requests and `t` tokens fit, and which bucket binds. */
-    const waitFor = (r: number, t: number): { readonly ms: number; readonly bound: Bound | undefined } => {
+    /** How long until `costs` fit, and which bucket binds. */
+    const waitFor = (costs: Costs): { readonly ms: number; readonly bound: Bound | undefined } => {
       let ms = 0
       let bound: Bound | undefined
-      if (requests !== undefined) {
-        const m = missingMs(requests, requestCost(r))
+      each((l) => {
+        const m = Bucket.missingMs(l.bucket, costIn(l, costs))
         if (m > ms) {
           ms = m
-          bound = "rpm"
+          bound = l.kind === "requests" ? "rpm" : "tpm"
         }
-      }
-      if (tokens !== undefined) {
-        const m = missingMs(tokens, t)
-        if (m > ms) {
-          ms = m
-          bound = "tpm"
-        }
-      }
+      })
       return { ms, bound }
     }
 
-    const take = (r: number, t: number): void => {
-      // Only called once the cost fits (or the bucket is full): a cost above a full bucket leaves a
-      // debt; otherwise the floor at 0 only absorbs float slack.
-      if (requests !== undefined && r > 0) requests.level = debit(requests.level, requestCost(r))
-      if (tokens !== undefined && t > 0) tokens.level = debit(tokens.level, t)
-    }
+    const take = (costs: Costs): void =>
+      each((l) => {
+        const c = costIn(l, costs)
+        Bucket.take(l.bucket, c)
+        l.owedKept += c
+        l.owedRefunded += c
+      })
 
     const setRate = (rpm: number): void => {
-      if (requests !== undefined) resize(requests, Math.max(MIN_DISCOVERY_RPM, rpm), 1)
+      const r = limits.requests
+      if (r !== undefined) Bucket.resize(r.bucket, Math.max(MIN_DISCOVERY_RPM, rpm))
+    }
+
+    const grant = (w: Waiter, now: number): Ticket => {
+      const c = w.costs
+      return new Ticket(c.requests, c.tokens, c.input, c.output, now, now - w.enqueuedAt, w.boundBy)
     }
 
     /** Serves every head that fits; returns how long until the next one does (undefined: queue empty). */
@@ -410,7 +484,7 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
           continue
         }
         // Limits learned while it waited may have made it impossible.
-        const invalid = tooLarge(w.requests, w.tokens)
+        const invalid = tooLarge(w.costs)
         if (invalid !== undefined) {
           w.status = "failed"
           live--
@@ -419,15 +493,15 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
           continue
         }
         if (now < pausedUntil) return { delay: pausedUntil - now, waited }
-        const { bound, ms } = waitFor(w.requests, w.tokens)
+        const { bound, ms } = waitFor(w.costs)
         if (ms > 0) {
           w.boundBy = bound
           boundBy = bound
-          if (supply !== undefined && supplied(bound === "tpm" ? "tpm" : "rpm")) Queue.unsafeOffer(hunger, undefined)
+          if (supply !== undefined) Queue.unsafeOffer(hunger, undefined)
           return { delay: ms, waited }
         }
-        take(w.requests, w.tokens)
-        const ticket = new Ticket(w.requests, w.tokens, now, now - w.enqueuedAt, w.boundBy)
+        take(w.costs)
+        const ticket = grant(w, now)
         w.status = "granted"
         w.ticket = ticket
         live--
@@ -481,6 +555,21 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
       })
     )
 
+    /** Adds `amount` per limit back to the buckets and both ledgers (negative: charges more). */
+    const giveBack = (amounts: Partial<Record<Kind, number>>, ledger: "both" | "refunded") =>
+      Effect.clockWith((clock) => {
+        refill(clock.unsafeCurrentTimeMillis())
+        each((l) => {
+          const a = amounts[l.kind] ?? 0
+          if (a === 0) return
+          if (l.kind === "requests") Bucket.adjust(l.bucket, Math.min(a, l.bucket.capacity - l.bucket.level))
+          else Bucket.adjust(l.bucket, a)
+          l.owedRefunded = Math.max(0, l.owedRefunded - a)
+          if (ledger === "both") l.owedKept = Math.max(0, l.owedKept - a)
+        })
+        return live > 0 ? poke : Effect.void
+      })
+
     const cancel = (w: Waiter) =>
       Effect.suspend(() => {
         if (w.status === "waiting") {
@@ -492,7 +581,11 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
         // Granted but interrupted before it could use it: the whole cost goes back.
         if (w.status === "granted" && w.ticket !== undefined && !w.ticket.settled) {
           w.ticket.settled = true
-          return giveBack(w.ticket.requests, w.ticket.tokens)
+          const t = w.ticket
+          return giveBack(
+            { requests: t.requests, tokens: t.tokens, input: t.inputTokens, output: t.outputTokens },
+            "both"
+          )
         }
         return Effect.void
       })
@@ -500,7 +593,9 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
     const acquire = (cost: Cost): Effect.Effect<Reservation, Invalid> => {
       const r = cost.requests ?? 1
       const t = cost.tokens ?? 0
-      if (!Number.isFinite(r) || !Number.isFinite(t) || r < 0 || t < 0) {
+      const i = cost.inputTokens ?? t
+      const o = cost.outputTokens ?? 0
+      if ([r, t, i, o].some((n) => !Number.isFinite(n) || n < 0)) {
         return Effect.fail(
           new Invalid({
             reason: "Input",
@@ -508,23 +603,23 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
           })
         )
       }
+      const costs: Costs = { requests: r, tokens: t, input: i, output: o }
       return Effect.clockWith((clock) => {
         const now = clock.unsafeCurrentTimeMillis()
         refill(now)
         called = true
-        const invalid = tooLarge(r, t)
+        const invalid = tooLarge(costs)
         if (invalid !== undefined) return Effect.fail(invalid)
         if (live === 0 && now >= pausedUntil) {
-          const { bound, ms } = waitFor(r, t)
+          const { bound, ms } = waitFor(costs)
           if (ms === 0) {
-            take(r, t)
-            return Effect.succeed<Reservation>(new Ticket(r, t, now, 0, undefined))
+            take(costs)
+            return Effect.succeed<Reservation>(new Ticket(r, t, i, o, now, 0, undefined))
           }
           boundBy = bound
         }
         const w: Waiter = {
-          requests: r,
-          tokens: t,
+          costs,
           enqueuedAt: now,
           deferred: Deferred.unsafeMake<Ticket, Invalid>(FiberId.none),
           status: "waiting",
@@ -540,24 +635,12 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
       })
     }
 
-    const giveBack = (r: number, t: number) =>
-      Effect.clockWith((clock) => {
-        refill(clock.unsafeCurrentTimeMillis())
-        if (requests !== undefined && r > 0) {
-          requests.level = Math.min(requests.capacity, requests.level + requestCost(r))
-        }
-        if (tokens !== undefined && t !== 0) {
-          // A usage above the estimate is a debt, bounded so one wild answer cannot stall everyone for long.
-          tokens.level = Math.max(-tokens.capacity, Math.min(tokens.capacity, tokens.level + t))
-        }
-        return live > 0 ? poke : Effect.void
-      })
-
     const increase = (ticket: Ticket) => {
-      if (rpmSource !== "discovered" || requests === undefined || ticket.boundBy !== "rpm") return
+      const r = limits.requests
+      if (!discovering() || r === undefined || ticket.boundBy !== "rpm") return
       // Only calls that waited for the request bucket count: when the caller, not admission, is the
       // bottleneck, success says nothing about how much more the upstream would take.
-      const rate = requests.limit
+      const rate = r.bucket.limit
       if (ceiling === undefined) {
         setRate(rate * (1 + 1 / SLOW_START_CALLS))
         return
@@ -567,106 +650,180 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
       setRate(rate < target ? Math.min(target, rate + Math.max(creep, (target - rate) / 4)) : rate + creep)
     }
 
-    const settle = (reservation: Reservation, actualTokens: number): Effect.Effect<void> =>
+    /**
+     * What the answer used against each token limit. Usage above the reservation is charged to the
+     * bucket and both ledgers at once; the unused part goes to the refunding ledger always (so the
+     * headers can show which ledger the upstream keeps), and to the bucket only while refunds are believed.
+     */
+    const settle = (reservation: Reservation, used: Used): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (!(reservation instanceof Ticket) || reservation.settled) return Effect.void
         reservation.settled = true
-        const used = Number.isFinite(actualTokens) ? Math.max(0, actualTokens) : reservation.tokens
         increase(reservation)
-        return giveBack(0, reservation.tokens - used)
+        const total = typeof used === "number" ? used : used.promptTokens + used.completionTokens
+        const usedOf: Record<Exclude<Kind, "requests">, number> = {
+          tokens: Number.isFinite(total) ? Math.max(0, total) : reservation.tokens,
+          input: typeof used === "number" ? reservation.inputTokens : Math.max(0, used.promptTokens),
+          output: typeof used === "number" ? reservation.outputTokens : Math.max(0, used.completionTokens)
+        }
+        const reserved: Record<Exclude<Kind, "requests">, number> = {
+          tokens: reservation.tokens,
+          input: reservation.inputTokens,
+          output: reservation.outputTokens
+        }
+        return Effect.clockWith((clock) => {
+          refill(clock.unsafeCurrentTimeMillis())
+          let changed = false
+          each((l) => {
+            if (l.kind === "requests") return
+            const diff = reserved[l.kind] - usedOf[l.kind]
+            if (diff === 0) return
+            if (diff < 0) {
+              Bucket.adjust(l.bucket, diff)
+              l.owedKept -= diff
+              l.owedRefunded -= diff
+              return
+            }
+            l.owedRefunded = Math.max(0, l.owedRefunded - diff)
+            if (l.belief.refunds) {
+              Bucket.adjust(l.bucket, diff)
+              changed = true
+            }
+          })
+          return changed && live > 0 ? poke : Effect.void
+        })
       })
 
     const refund = (reservation: Reservation): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (!(reservation instanceof Ticket) || reservation.settled) return Effect.void
         reservation.settled = true
-        return giveBack(0, reservation.tokens)
+        return giveBack(
+          { tokens: reservation.tokens, input: reservation.inputTokens, output: reservation.outputTokens },
+          "both"
+        )
       })
 
+    /**
+     * A 429. It pauses everyone; while discovering it halves the rate (once per congestion event);
+     * otherwise it is evidence that our accounting misses something: for a while header readings are
+     * believed beyond our ledger, a believed refund is taken back, and the window halves (once per
+     * event) because the upstream enforces over a shorter one than our bursts assumed.
+     */
     const pause = (ms: number, reservation?: Reservation): Effect.Effect<void> =>
+      supply === undefined || !Number.isFinite(ms) || ms <= 0
+        ? pauseHere(ms, reservation)
+        : Effect.zipRight(
+            pauseHere(ms, reservation),
+            Effect.clockWith((clock) => supply.paused(clock.unsafeCurrentTimeMillis() + ms))
+          )
+
+    const pauseHere = (ms: number, reservation?: Reservation): Effect.Effect<void> =>
       Effect.clockWith((clock) => {
         const now = clock.unsafeCurrentTimeMillis()
         refill(now)
         rateLimitHits++
         if (Number.isFinite(ms) && ms > 0) pausedUntil = Math.max(pausedUntil, now + ms)
-        const tell = supply !== undefined && Number.isFinite(ms) && ms > 0 ? supply.paused(now + ms) : Effect.void
-        if (
-          rpmSource === "discovered" &&
-          requests !== undefined &&
-          (reservation?.admittedAtMs ?? now) >= lastDecreaseAt
-        ) {
-          ceiling = requests.limit
-          setRate(requests.limit / 2)
+        contestedUntil = now + CONTESTED_MS
+        each((l) => HeaderBelief.unexpected429(l.belief))
+        const admittedAt = reservation?.admittedAtMs ?? now
+        const r = limits.requests
+        if (discovering() && r !== undefined) {
+          if (admittedAt < lastDecreaseAt) return Effect.void
+          ceiling = r.bucket.limit
+          setRate(r.bucket.limit / 2)
           lastDecreaseAt = now
-          return Effect.zipRight(
-            tell,
-            Effect.logDebug(
-              `admission: 429 at ${ceiling.toFixed(1)} RPM, discovery rate now ${requests.limit.toFixed(1)} RPM`
-            )
+          return Effect.logDebug(
+            `admission: 429 at ${ceiling.toFixed(1)} RPM, discovery rate now ${r.bucket.limit.toFixed(1)} RPM`
           )
         }
-        return tell
+        if (admittedAt < lastShrinkAt || windowMs <= MIN_WINDOW_MS) return Effect.void
+        windowMs = Math.max(MIN_WINDOW_MS, windowMs / 2)
+        lastShrinkAt = now
+        each((l) => Bucket.resize(l.bucket, l.bucket.limit, windowMs))
+        return Effect.logDebug(`admission: unexpected 429, bursts now hold ${windowMs} ms of each limit`)
       })
 
-    /**
-     * The level a header implies: capacity less the upstream's deficit (from remaining or reset, the
-     * larger). An upstream that counts a whole minute may owe more than one second: that is kept as a
-     * debt, bounded like a usage debt.
-     */
-    const levelFrom = (bucket: Bucket, limit: number, remaining: number | undefined, resetMs: number | undefined) => {
-      let deficit: number | undefined
-      if (remaining !== undefined) deficit = Math.max(0, limit - remaining)
-      if (resetMs !== undefined && resetMs >= 0) deficit = Math.max(deficit ?? 0, (resetMs * limit) / 60_000)
-      return deficit === undefined
-        ? undefined
-        : Math.min(bucket.capacity, Math.max(-bucket.capacity, bucket.capacity - deficit))
+    /** Creates or resizes a limit from a header's stated limit; true when the limit is new. */
+    const learnLimit = (kind: Kind, headerLimit: number | undefined, configured: number | undefined): boolean => {
+      if (headerLimit === undefined) return false
+      // A configured limit is kept as a safety margin, unless the upstream says it is lower still.
+      const limit = configured === undefined ? headerLimit : Math.min(configured, headerLimit)
+      const existing = limits[kind]
+      if (existing !== undefined && existing.bucket.limit === limit && !(kind === "requests" && discovering())) {
+        return false
+      }
+      const fresh = existing === undefined || (kind === "requests" && discovering())
+      if (existing === undefined) limits[kind] = makeLimit(kind, limit, windowMs, startFull, assumeRefunds)
+      else Bucket.resize(existing.bucket, limit)
+      if (kind === "requests") rpmSource = limit === configuredRpm ? "configured" : "headers"
+      if (kind === "tokens") tpmSource = limit === configuredTpm ? "configured" : "headers"
+      return fresh
+    }
+
+    /** Applies what the headers say of one limit's level, as far as it is believed. */
+    const resyncLimit = (
+      kind: Kind,
+      fresh: boolean,
+      headerLimit: number | undefined,
+      remaining: number | undefined,
+      resetMs: number | undefined,
+      now: number
+    ): void => {
+      const l = limits[kind]
+      if (l === undefined || (kind === "requests" && discovering())) return
+      const candidates = HeaderBelief.readings(l.bucket.limit, remaining, resetMs, headerLimit)
+      if (candidates.length === 0) return
+      const b = l.bucket
+      if (fresh) {
+        // No ledger yet to judge by: start from the reset reading (meaningful on every upstream that
+        // sends it), else remaining.
+        const first = candidates.find((c) => c.source === "reset") ?? candidates[0]!
+        l.owedKept = l.owedRefunded = first.deficit
+        b.level = Math.max(-b.capacity, Math.min(b.capacity, b.capacity - first.deficit))
+        return
+      }
+      const slack = HeaderBelief.slackOf(b.limit, kind === "requests" ? "requests" : "tokens")
+      const deficit = HeaderBelief.decide(l.belief, candidates, l.owedKept, slack, now < contestedUntil)
+      if (kind !== "requests") HeaderBelief.voteRefund(l.belief, candidates, l.owedKept, l.owedRefunded, slack)
+      // Headers only ever lower a level: a snapshot predates the calls admitted since it was taken, so
+      // raising to it would count those twice; and a short bucket refills soon anyway.
+      if (deficit !== undefined) b.level = Math.min(b.level, Math.max(-b.capacity, b.capacity - deficit))
     }
 
     const resync = (snapshot: RateLimitSnapshot): Effect.Effect<void> =>
       Effect.clockWith((clock) => {
-        refill(clock.unsafeCurrentTimeMillis())
+        const now = clock.unsafeCurrentTimeMillis()
+        refill(now)
+        const before = { rpm: limits.requests?.bucket.limit, tpm: limits.tokens?.bucket.limit }
+        const s = snapshot
+        const split = s.limitInputTokens !== undefined || s.limitOutputTokens !== undefined
+        const freshR = learnLimit("requests", positive(s.limitRequests), configuredRpm)
+        // Where input and output are limited apart, the combined tokens headers only repeat the tighter
+        // of the two (Anthropic): a combined bucket would count both against one limit.
+        const freshT = split ? false : learnLimit("tokens", positive(s.limitTokens), configuredTpm)
+        const freshI = learnLimit("input", positive(s.limitInputTokens), undefined)
+        const freshO = learnLimit("output", positive(s.limitOutputTokens), undefined)
+        resyncLimit("requests", freshR, positive(s.limitRequests), s.remainingRequests, s.resetRequestsMs, now)
+        if (!split) resyncLimit("tokens", freshT, positive(s.limitTokens), s.remainingTokens, s.resetTokensMs, now)
+        resyncLimit("input", freshI, positive(s.limitInputTokens), s.remainingInputTokens, s.resetInputTokensMs, now)
+        resyncLimit(
+          "output",
+          freshO,
+          positive(s.limitOutputTokens),
+          s.remainingOutputTokens,
+          s.resetOutputTokensMs,
+          now
+        )
         const learned: Array<string> = []
-        // A limit just learned replaces a level that described no limit (a discovery guess, or none).
-        let freshRequests = false
-        let freshTokens = false
-        const headerRpm = positive(snapshot.limitRequests)
-        if (headerRpm !== undefined) {
-          // A configured limit is kept as a safety margin, unless the upstream says it is lower still.
-          const rpm = configuredRpm === undefined ? headerRpm : Math.min(configuredRpm, headerRpm)
-          if (requests === undefined || rpmSource === "discovered" || requests.limit !== rpm) {
-            if (requests === undefined || rpmSource === "discovered") freshRequests = true
-            if (requests === undefined) requests = makeBucket(rpm, 1, 1, startFull)
-            else resize(requests, rpm, 1)
-            rpmSource = rpm === configuredRpm ? "configured" : "headers"
-            if (rpmSource === "headers") learned.push(`${rpm} RPM`)
-          }
+        if (rpmSource === "headers" && limits.requests?.bucket.limit !== before.rpm) {
+          learned.push(`${limits.requests?.bucket.limit} RPM`)
         }
-        const headerTpm = positive(snapshot.limitTokens)
-        if (headerTpm !== undefined) {
-          const tpm = configuredTpm === undefined ? headerTpm : Math.min(configuredTpm, headerTpm)
-          if (tokens === undefined || tokens.limit !== tpm) {
-            if (tokens === undefined) freshTokens = true
-            if (tokens === undefined) tokens = makeBucket(tpm, 0, 0, startFull)
-            else resize(tokens, tpm, 0)
-            tpmSource = tpm === configuredTpm ? "configured" : "headers"
-            if (tpmSource === "headers") learned.push(`${tpm} TPM`)
-          }
+        if (tpmSource === "headers" && limits.tokens?.bucket.limit !== before.tpm) {
+          learned.push(`${limits.tokens?.bucket.limit} TPM`)
         }
-        // Otherwise headers only ever lower a level: a snapshot predates the calls admitted since it was
-        // taken, so raising to it would count those twice; and a one-second bucket refills soon anyway.
-        if (requests !== undefined && rpmSource !== "discovered") {
-          const level = levelFrom(
-            requests,
-            headerRpm ?? requests.limit,
-            snapshot.remainingRequests,
-            snapshot.resetRequestsMs
-          )
-          if (level !== undefined) requests.level = freshRequests ? level : Math.min(requests.level, level)
-        }
-        if (tokens !== undefined) {
-          const level = levelFrom(tokens, headerTpm ?? tokens.limit, snapshot.remainingTokens, snapshot.resetTokensMs)
-          if (level !== undefined) tokens.level = freshTokens ? level : Math.min(tokens.level, level)
-        }
+        if (freshI) learned.push(`${limits.input?.bucket.limit} input TPM`)
+        if (freshO) learned.push(`${limits.output?.bucket.limit} output TPM`)
         if (learned.length === 0) return Effect.void
         // New limits can make a waiting head fit, or impossible: let the pump look.
         return Effect.zipRight(
@@ -678,80 +835,81 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
     const state = Effect.clockWith((clock) =>
       Effect.sync((): AdmissionState => {
         refill(clock.unsafeCurrentTimeMillis())
+        const r = limits.requests?.bucket
+        const t = limits.tokens?.bucket
         return {
-          rpm: rpmSource === "discovered" ? undefined : requests?.limit,
-          tpm: tokens?.limit,
+          rpm: discovering() ? undefined : r?.limit,
+          tpm: t?.limit,
           rpmSource,
           tpmSource,
-          discoveredRpm: rpmSource === "discovered" ? requests?.limit : undefined,
-          requestLevel: requests?.level,
-          requestCapacity: requests?.capacity,
-          tokenLevel: tokens?.level,
-          tokenCapacity: tokens?.capacity,
+          discoveredRpm: discovering() ? r?.limit : undefined,
+          requestLevel: r?.level,
+          requestCapacity: r?.capacity,
+          tokenLevel: t?.level,
+          tokenCapacity: t?.capacity,
           waiting: live,
           pausedUntilMs: pausedUntil,
           totalWaitMs,
           boundBy,
-          rateLimitHits
+          rateLimitHits,
+          windowMs,
+          refunds: (limits.tokens ?? limits.output ?? limits.input)?.belief.refunds ?? assumeRefunds,
+          inputTpm: limits.input?.bucket.limit,
+          outputTpm: limits.output?.bucket.limit
         }
       })
     )
 
-    /** The seam a fleet budget refills the buckets through (see `Supply`). */
-    const tapOf = (): Tap => ({
+    /** The seam a fleet budget fills the buckets through (see `Supply`). */
+    const tap: Tap = {
       hungry: Queue.take(hunger),
       need: Effect.clockWith((clock) =>
         Effect.sync((): Need => {
           refill(clock.unsafeCurrentTimeMillis())
-          let r = 0
-          let t = 0
           while (head < queue.length && queue[head]!.status !== "waiting") head++
           const w = queue[head]
-          if (w !== undefined) {
-            if (requests !== undefined && supplied("rpm") && w.requests > 0) {
-              r = Math.max(0, Math.min(requestCost(w.requests), requests.capacity) - requests.level)
-            }
-            if (tokens !== undefined && supplied("tpm") && w.tokens > 0) {
-              t = Math.max(0, Math.min(w.tokens, tokens.capacity) - tokens.level)
-            }
-          }
+          const lacks = (l: Limit | undefined) =>
+            l === undefined || w === undefined || !supplied(l)
+              ? 0
+              : Math.max(0, Math.min(costIn(l, w.costs), l.bucket.capacity) - l.bucket.level)
+          const held = (l: Limit | undefined) => (l !== undefined && supplied(l) ? Math.max(0, l.bucket.level) : 0)
           return {
-            requests: r,
-            tokens: t,
-            heldRequests: requests !== undefined && supplied("rpm") ? Math.max(0, requests.level) : 0,
-            heldTokens: tokens !== undefined && supplied("tpm") ? Math.max(0, tokens.level) : 0,
-            rpm: rpmSource === "discovered" ? undefined : requests?.limit,
-            tpm: tokens?.limit
+            requests: lacks(limits.requests),
+            tokens: lacks(limits.tokens),
+            heldRequests: held(limits.requests),
+            heldTokens: held(limits.tokens),
+            rpm: discovering() ? undefined : limits.requests?.bucket.limit,
+            tpm: limits.tokens?.bucket.limit,
+            windowMs
           }
         })
       ),
       deposit: (r, t) =>
         Effect.suspend(() => {
-          if (requests !== undefined && supplied("rpm") && r > 0) {
-            requests.level = Math.min(requests.capacity, requests.level + r)
-          }
-          if (tokens !== undefined && supplied("tpm") && t > 0)
-            tokens.level = Math.min(tokens.capacity, tokens.level + t)
+          const requests = limits.requests
+          const tokens = limits.tokens
+          if (requests !== undefined && supplied(requests)) Bucket.grant(requests.bucket, r)
+          if (tokens !== undefined && supplied(tokens)) Bucket.grant(tokens.bucket, t)
           return poke
         }),
-      expire: Effect.sync(() => {
-        if (requests !== undefined && supplied("rpm")) requests.level = Math.min(requests.level, 0)
-        if (tokens !== undefined && supplied("tpm")) tokens.level = Math.min(tokens.level, 0)
-      }),
+      expire: Effect.sync(() =>
+        each((l) => {
+          if (supplied(l)) l.bucket.level = Math.min(l.bucket.level, 0)
+        })
+      ),
       pauseUntil: (untilMs) =>
         Effect.suspend(() => {
           if (untilMs <= pausedUntil) return Effect.void
           pausedUntil = untilMs
           return poke
         })
-    })
+    }
+    if (supply !== undefined) yield* Effect.forkScoped(supply.run(tap))
 
     const withCost =
       (cost: Cost) =>
       <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | Invalid, R> =>
         Effect.zipRight(acquire(cost), effect)
-
-    if (supply !== undefined) yield* Effect.forkScoped(supply.run(tapOf()))
 
     return Admission.of({ withCost, acquire, settle, refund, pause, resync, state })
   })

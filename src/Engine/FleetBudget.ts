@@ -117,24 +117,34 @@ export const supply = (options: FleetOptions): Effect.Effect<Supply, never, Stor
       Effect.gen(function* () {
         let sliceUntil = 0
         const granted = yield* Queue.sliding<void>(1)
+        /**
+         * The database's round trip, smoothed. A slow database (a loaded machine, a distant server)
+         * gets larger and longer slices, so the line is not left waiting on each round trip: a slice
+         * covers at least two of them, and lives at least four.
+         */
+        let roundTripMs = 0
 
         const contact = (need: { readonly requests: number; readonly tokens: number }) =>
           Effect.gen(function* () {
             const n = yield* tap.need
             const now = yield* Clock.currentTimeMillis
+            // Real time, not the Clock: this measures the database, which a test clock does not slow.
+            const sent = performance.now()
             const result = yield* store.fleetUpdate(
               upstream,
               Ledger.take({
                 holder,
                 now,
-                vote: { rpm: n.rpm, tpm: n.tpm },
+                vote: { rpm: n.rpm, tpm: n.tpm, windowMs: n.windowMs },
                 need,
-                sliceMs,
-                sliceTtlMs,
+                sliceMs: Math.max(sliceMs, 2 * roundTripMs),
+                sliceTtlMs: Math.max(sliceTtlMs, 4 * roundTripMs),
                 seenTtlMs,
                 holding: { requests: n.heldRequests, tokens: n.heldTokens }
               })
             )
+            const took = performance.now() - sent
+            roundTripMs = roundTripMs === 0 ? took : roundTripMs * 0.8 + took * 0.2
             if (result.pausedUntil > now) yield* tap.pauseUntil(result.pausedUntil)
             if (result.requests > 0 || result.tokens > 0) {
               yield* tap.deposit(result.requests, result.tokens)

@@ -2,12 +2,13 @@
  * The fleet budget's rule, as pure steps over an upstream's row and its holders (`Store/Fleet.ts`).
  * The store runs a step under the row's lock; `FleetBudget.ts` decides when to run one.
  *
- * - The row holds two shared buckets, requests and tokens, each ONE SECOND of the fleet's limit, as
- *   Admission's own buckets do, refilled by time.
+ * - The row holds two shared buckets, requests and tokens, each holding the burst window of the
+ *   fleet's limit (Admission's `windowMs`, the smallest any live holder uses; one second when none
+ *   says), as Admission's own buckets do, refilled by time.
  * - A holder takes a slice: what the head of its line lacks, plus tens of milliseconds of the rate.
  *   The slice lives in that process's Admission buckets until `sliceUntil`; after that the process
  *   drops what is left of it (Admission's `expire`).
- * - The invariant: the shared level plus the live slices never exceed one second of the limit, so the
+ * - The invariant: the shared level plus the live slices never exceed one window of the limit, so the
  *   fleet together never bursts more than one process could. A holder's slice counts against the
  *   others until it expires: a crashed holder's slice is never counted as given back (it may have
  *   been spent), but its hold on the bucket ends when its slice expires, and the whole second of
@@ -31,6 +32,8 @@ const IDLE_MS = 1_000
  * does: the first calls reach the upstream later than they are granted, so its refill starts later.
  */
 const START_MARGIN = 0.15
+/** A waiting holder that has not asked again for this long no longer holds its place in line. */
+const WAITING_MS = 1_000
 /** A holder silent for this long past its lease is forgotten. */
 const FORGET_MS = 60_000
 const MINUTE = 60_000
@@ -43,7 +46,11 @@ const MINUTE = 60_000
 export interface Limits {
   readonly rpm: number | undefined
   readonly tpm: number | undefined
+  /** The span of each limit a bucket holds (Admission's burst window); default one second. */
+  readonly windowMs?: number | undefined
 }
+
+const DEFAULT_WINDOW_MS = 1_000
 
 /**
  * A holder asks for budget.
@@ -104,7 +111,9 @@ export const smallest = (votes: ReadonlyArray<number | null | undefined>): numbe
 }
 
 /** One second of a limit; at least one request. */
-const capacityOf = (limit: number, minCapacity: number) => Math.max(limit / 60, minCapacity)
+/** `windowMs` of a limit; at least `minCapacity`. */
+const capacityOf = (limit: number, minCapacity: number, windowMs: number) =>
+  Math.max((limit * windowMs) / MINUTE, minCapacity)
 
 /** The minute windows moved to `now`. */
 const shiftWindow = (row: FleetRow, now: number): FleetRow => {
@@ -132,13 +141,14 @@ export const usedPerMinute = (row: FleetRow, now: number): { readonly requests: 
 }
 
 /**
- * The row's buckets refilled to `now` for limits `rpm`/`tpm`, capped below one second of the limit
+ * The row's buckets refilled to `now` for limits `rpm`/`tpm`, capped below one window of the limit
  * by the live slices (`heldR`, `heldT`).
  */
 const refill = (row: FleetRow, heldR: number, heldT: number, now: number, limits: Limits): FleetRow => {
+  const windowMs = limits.windowMs ?? DEFAULT_WINDOW_MS
   const level = (current: number, limit: number | undefined, minCapacity: number, heldNow: number) => {
     if (limit === undefined) return 0
-    const capacity = capacityOf(limit, minCapacity)
+    const capacity = capacityOf(limit, minCapacity, windowMs)
     const cap = Math.max(0, capacity - heldNow)
     const idle = row.at === null || now - row.at >= IDLE_MS
     const dt = row.at === null ? 0 : Math.max(0, now - row.at)
@@ -169,12 +179,17 @@ const renewed = (
   holder,
   rpm: positive(vote.rpm) ?? null,
   tpm: positive(vote.tpm) ?? null,
+  windowMs: positive(vote.windowMs) ?? DEFAULT_WINDOW_MS,
   seenUntil,
   sliceRequests: h?.sliceRequests ?? 0,
   sliceTokens: h?.sliceTokens ?? 0,
   sliceUntil: h?.sliceUntil ?? 0,
   takenRequests: h?.takenRequests ?? 0,
-  takenTokens: h?.takenTokens ?? 0
+  takenTokens: h?.takenTokens ?? 0,
+  wantRequests: h?.wantRequests ?? 0,
+  wantTokens: h?.wantTokens ?? 0,
+  waitingSince: h?.waitingSince ?? 0,
+  waitingUntil: h?.waitingUntil ?? 0
 })
 
 const forgotten = (holders: ReadonlyArray<FleetHolder>, now: number) =>
@@ -197,7 +212,8 @@ export const take =
     )
     const limits: Limits = {
       rpm: smallest([req.vote.rpm, ...others.map((h) => h.rpm)]),
-      tpm: smallest([req.vote.tpm, ...others.map((h) => h.tpm)])
+      tpm: smallest([req.vote.tpm, ...others.map((h) => h.tpm)]),
+      windowMs: smallest([req.vote.windowMs, ...others.map((h) => h.windowMs)]) ?? DEFAULT_WINDOW_MS
     }
     // Live slices: the others' until they expire, and what this holder says it still holds.
     const live = others.filter((h) => h.sliceUntil > now)
@@ -230,18 +246,47 @@ export const take =
       remove: forgotten(snapshot.holders, now),
       result
     })
+    // Its place in line: since when it has waited, if it did at its last contact and still does.
+    const waitingSince =
+      asks && self !== undefined && self.waitingSince > 0 && self.waitingUntil > now ? self.waitingSince : now
     const nothing = (waitMs: number) =>
       done(
-        { ...holder, sliceRequests: req.holding.requests, sliceTokens: req.holding.tokens },
+        {
+          ...holder,
+          sliceRequests: req.holding.requests,
+          sliceTokens: req.holding.tokens,
+          ...(asks
+            ? {
+                wantRequests: req.need.requests,
+                wantTokens: req.need.tokens,
+                waitingSince,
+                waitingUntil: now + WAITING_MS
+              }
+            : {})
+        },
         { requests: 0, tokens: 0, waitMs, sliceUntil: holder.sliceUntil, ...base }
       )
     if (row.pausedUntil > now) return nothing(row.pausedUntil - now)
+
+    // Holders that have waited longer come first: what they wait for is not this one's to take.
+    const ahead = others.filter(
+      (h) =>
+        h.waitingSince > 0 &&
+        h.waitingUntil > now &&
+        (h.waitingSince < waitingSince || (h.waitingSince === waitingSince && h.holder < req.holder))
+    )
+    const reserved = {
+      requests: ahead.reduce((s, h) => s + Math.max(0, h.wantRequests), 0),
+      tokens: ahead.reduce((s, h) => s + Math.max(0, h.wantTokens), 0)
+    }
 
     // Per bucket: how long until the level covers the need. A need that does not fit beside the live
     // slices waits for the others' slices to expire; one that would not fit even then (a call larger
     // than the bucket) waits for the bucket to be as full as it can be, then is granted whole and
     // leaves a debt everyone waits for: as Admission treats a cost above a full bucket, and as the
     // upstream does.
+    const windowMs = limits.windowMs ?? DEFAULT_WINDOW_MS
+    const contended = others.some((h) => h.waitingSince > 0 && h.waitingUntil > now)
     const plan = (
       level: number,
       limit: number | undefined,
@@ -252,14 +297,15 @@ export const take =
       othersUntil: number
     ) => {
       if (limit === undefined || need <= 0) return { need: 0, waitMs: 0 }
-      const capacity = capacityOf(limit, minCapacity)
+      const capacity = capacityOf(limit, minCapacity, windowMs)
       const room = Math.max(0, capacity - heldNow)
       if (need > room * (1 + SLACK) && need <= capacity - heldBySelf && othersUntil > now) {
         return { need, waitMs: othersUntil - now }
       }
-      // Waits for a whole slice rather than taking crumbs: the database is touched once per slice, and
-      // a busy fleet loses nothing by it (the bucket is far from full while its holders wait).
-      const wanted = Math.min(need + (limit * req.sliceMs) / MINUTE, room)
+      // While others wait too, it waits for a whole slice rather than taking crumbs: the database is
+      // touched once per slice, and a busy fleet loses nothing by it (the bucket is far from full
+      // while its holders wait).
+      const wanted = Math.min(contended ? need + (limit * req.sliceMs) / MINUTE : need, room)
       const missing = wanted - level
       return { need, waitMs: missing <= Math.max(wanted, 1) * SLACK ? 0 : (missing * MINUTE) / limit }
     }
@@ -270,7 +316,7 @@ export const take =
       return Number.isFinite(at) ? at : 0
     }
     const r = plan(
-      row.requests,
+      row.requests - reserved.requests,
       limits.rpm,
       1,
       req.need.requests,
@@ -279,7 +325,7 @@ export const take =
       othersUntil((h) => h.sliceRequests)
     )
     const t = plan(
-      row.tokens,
+      row.tokens - reserved.tokens,
       limits.tpm,
       0,
       req.need.tokens,
@@ -295,8 +341,8 @@ export const take =
     // limit is not counted (the process's own bucket, if any, governs it).
     const grant = (level: number, limit: number | undefined, need: number) =>
       limit === undefined || need <= 0 ? 0 : need + Math.max(0, Math.min(level - need, (limit * req.sliceMs) / MINUTE))
-    const gr = grant(row.requests, limits.rpm, r.need)
-    const gt = grant(row.tokens, limits.tpm, t.need)
+    const gr = grant(row.requests - reserved.requests, limits.rpm, r.need)
+    const gt = grant(row.tokens - reserved.tokens, limits.tpm, t.need)
     row = {
       ...row,
       requests: row.requests - gr,
@@ -312,7 +358,11 @@ export const take =
         sliceTokens: req.holding.tokens + gt,
         sliceUntil,
         takenRequests: holder.takenRequests + gr,
-        takenTokens: holder.takenTokens + gt
+        takenTokens: holder.takenTokens + gt,
+        wantRequests: 0,
+        wantTokens: 0,
+        waitingSince: 0,
+        waitingUntil: 0
       },
       { requests: gr, tokens: gt, waitMs: 0, sliceUntil, ...base }
     )
@@ -355,8 +405,10 @@ export const leave =
     const row = snapshot.row
     const self = snapshot.holders.find((h) => h.holder === holder)
     const live = self !== undefined && self.sliceUntil > now
+    const windowMs =
+      smallest(snapshot.holders.filter((h) => h.seenUntil > now).map((h) => h.windowMs)) ?? DEFAULT_WINDOW_MS
     const back = (level: number, limit: number | null, minCapacity: number, amount: number) =>
-      limit === null || !live ? level : Math.min(capacityOf(limit, minCapacity), level + Math.max(0, amount))
+      limit === null || !live ? level : Math.min(capacityOf(limit, minCapacity, windowMs), level + Math.max(0, amount))
     return {
       row: {
         ...row,

@@ -44,6 +44,11 @@ export interface ChatResponse {
   readonly output: unknown
   readonly usage: Usage
   readonly model: string
+  /**
+   * Why the answer ended, as the upstream said (`finish_reason`): "stop", or "length" when it was cut
+   * off at `max_tokens`; undefined when the upstream did not say (or for a cached answer).
+   */
+  readonly finishReason?: string | undefined
   /** The upstream's `x-ratelimit-*` headers, when it sent them. */
   readonly rateLimit?: RateLimitSnapshot | undefined
   /** True when the answer came from the response cache and cost no upstream call. */

@@ -4,10 +4,16 @@
  *
  * 1. cache: a hit is answered with `cached: true`: no upstream call, no admission, no budget;
  * 2. circuit breaker: open → `CircuitOpen` at once (only `Transient` failures below count against it);
- * 3. budget: the prompt estimate plus `max_tokens` priced → `OverBudget` when it would pass the limit;
- * 4. admission: one request and `requestTokens(messages, maxTokens ?? DEFAULT_MAX_TOKENS)` tokens;
- * 5. the call. Success: settle admission with `usage.totalTokens`, resync from the headers, charge
- *    the actual cost, store the answer. `RateLimited`: pause admission for everyone until
+ * 3. the completion allowance: the caller's `maxTokens`, else the one learned from the answers
+ *    (`CompletionLength.ts`); budget and admission reserve this same figure;
+ * 4. budget: the prompt estimate plus the allowance priced → `OverBudget` when it would pass the limit;
+ * 5. admission: one request, prompt + allowance tokens (the prompt and the allowance apart, for an
+ *    upstream with separate input and output limits);
+ * 6. the call. Success: settle admission with the answer's `usage`, resync from the headers, charge
+ *    the actual cost. An answer cut off at the allowance (`finish_reason: "length"`) is never stored:
+ *    with a learned allowance it is asked again with twice the room (at most `MAX_ALLOWANCE`); with
+ *    the caller's own it fails as `Invalid` (reason "Output"), since more room was not allowed.
+ *    Otherwise the answer is stored in the cache. `RateLimited`: pause admission for everyone until
  *    `retry-after` (and resync), refund, fail again so the engine retries without spending an attempt.
  *    `Transient` / `Invalid`: refund and fail again; a 500 (the upstream failed after admitting and
  *    counting the call) settles admission with the prompt tokens instead of refunding them.
@@ -28,8 +34,9 @@ import { Budget } from "../Engine/Budget.js"
 import { CircuitBreaker } from "../Engine/CircuitBreaker.js"
 import { type ChatRequest, type ChatResponse, Llm, type LlmError } from "./Llm.js"
 import { Pricing } from "./Pricing.js"
+import { CompletionLength, retryAllowance } from "./CompletionLength.js"
 import { hashRequest, ResponseCache } from "./ResponseCache.js"
-import { DEFAULT_MAX_TOKENS, promptTokens } from "./TokenEstimate.js"
+import { promptTokens } from "./TokenEstimate.js"
 
 /**
  * @since 0.1.0
@@ -70,22 +77,34 @@ export const make = (options: Options = {}): Effect.Effect<Llm["Type"], never, R
     const pricing = yield* Pricing
     const cache = options.cache === false ? undefined : yield* ResponseCache
 
+    /** One learner per model: answer lengths differ between models. */
+    const lengths = new Map<string, CompletionLength>()
+    const lengthOf = (model: string): CompletionLength => {
+      let l = lengths.get(model)
+      if (l === undefined) lengths.set(model, (l = new CompletionLength()))
+      return l
+    }
+
     /** Budget, admission and the call, with every reservation settled or given back whatever happens. */
-    const upstream = (request: ChatRequest): Effect.Effect<ChatResponse, LlmError> => {
+    const upstream = (request: ChatRequest, maxTokens: number): Effect.Effect<ChatResponse, LlmError> => {
       const prompt = promptTokens(request.messages)
-      const maxTokens = request.maxTokens ?? DEFAULT_MAX_TOKENS
       const estimateUsd = pricing.cost(request.model, { promptTokens: prompt, completionTokens: maxTokens })
       return Effect.uninterruptibleMask((restore) =>
         Effect.gen(function* () {
           const hold = yield* budget.reserve(estimateUsd)
-          const ticket = yield* restore(admission.acquire({ requests: 1, tokens: prompt + maxTokens })).pipe(
-            Effect.onError(() => budget.release(hold))
-          )
+          const ticket = yield* restore(
+            admission.acquire({
+              requests: 1,
+              tokens: prompt + maxTokens,
+              inputTokens: prompt,
+              outputTokens: maxTokens
+            })
+          ).pipe(Effect.onError(() => budget.release(hold)))
           yield* Effect.annotateCurrentSpan("sluice.admission.wait_ms", ticket.waitedMs)
-          const exit = yield* Effect.exit(restore(inner.complete(request)))
+          const exit = yield* Effect.exit(restore(inner.complete({ ...request, maxTokens })))
           if (Exit.isSuccess(exit)) {
             const response = exit.value
-            yield* admission.settle(ticket, response.usage.totalTokens)
+            yield* admission.settle(ticket, response.usage)
             if (response.rateLimit !== undefined) yield* admission.resync(response.rateLimit)
             yield* budget.settle(hold, pricing.cost(response.model, response.usage))
             return response
@@ -124,7 +143,28 @@ export const make = (options: Options = {}): Effect.Effect<Llm["Type"], never, R
         yield* Effect.annotateCurrentSpan("sluice.cache", Option.isSome(hit) ? "hit" : "miss")
         if (Option.isSome(hit)) return { ...hit.value, cached: true } satisfies ChatResponse
       }
-      const response = yield* breaker.protect(upstream(request))
+      const learned = request.maxTokens === undefined ? lengthOf(request.model) : undefined
+      let allowance = request.maxTokens ?? learned!.allowance()
+      let response: ChatResponse
+      for (;;) {
+        response = yield* breaker.protect(upstream(request, allowance))
+        const cutOff = response.finishReason === "length"
+        learned?.observe(response.usage.completionTokens, allowance, cutOff)
+        if (!cutOff) break
+        const more = learned === undefined ? undefined : retryAllowance(allowance)
+        yield* Effect.annotateCurrentSpan("sluice.llm.cut_off_at", allowance)
+        if (more === undefined) {
+          return yield* new Invalid({
+            reason: "Output",
+            message:
+              learned === undefined
+                ? `the answer was cut off at max_tokens ${allowance} (finish_reason "length"); raise --max-tokens, or leave it unset to have it learned`
+                : `the answer was cut off even at max_tokens ${allowance} (finish_reason "length")`
+          })
+        }
+        yield* Effect.logDebug(`llm: answer cut off at max_tokens ${allowance}, asking again with ${more}`)
+        allowance = more
+      }
       if (cache !== undefined && hash !== undefined) {
         const { content, model, output, usage } = response
         yield* cache.put(hash, { content, output, usage, model })

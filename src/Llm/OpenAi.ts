@@ -54,7 +54,10 @@ type UpstreamError = RateLimited | Transient | Invalid
 const Completion = Schema.Struct({
   model: Schema.optional(Schema.String),
   choices: Schema.NonEmptyArray(
-    Schema.Struct({ message: Schema.Struct({ content: Schema.optional(Schema.NullOr(Schema.String)) }) })
+    Schema.Struct({
+      message: Schema.Struct({ content: Schema.optional(Schema.NullOr(Schema.String)) }),
+      finish_reason: Schema.optional(Schema.NullOr(Schema.String))
+    })
   ),
   usage: Schema.optional(Schema.Unknown)
 })
@@ -139,6 +142,7 @@ export const make = (options: Options): Llm["Type"] => {
         })
       }
       const content = completion.right.choices[0].message.content ?? ""
+      const finishReason = completion.right.choices[0].finish_reason ?? undefined
       const usage = readUsage(completion.right.usage, request, content)
       const model = completion.right.model ?? request.model
       yield* Effect.annotateCurrentSpan({
@@ -152,6 +156,7 @@ export const make = (options: Options): Llm["Type"] => {
         output: parseAnswer(content),
         usage,
         model,
+        ...(finishReason !== undefined ? { finishReason } : {}),
         ...(rateLimit !== undefined ? { rateLimit } : {}),
         cached: false
       }

@@ -23,7 +23,7 @@ const SLACK = 1e-9
 export class Bucket {
   /** The per-minute limit, as configured and as reported in `x-ratelimit-limit-*`. */
   readonly limit: number
-  /** One second of the limit. */
+  /** The enforcement window's share of the limit (one second unless told otherwise). */
   readonly capacity: number
   /** Units refilled per millisecond. */
   readonly ratePerMs: number
@@ -35,10 +35,11 @@ export class Bucket {
    * @param now the current monotonic time in milliseconds
    * @param minCapacity the smallest useful capacity: below a limit of 60 RPM one second holds less
    *   than one request, which would refuse everything, so the request bucket passes 1 here
+   * @param windowMs the span of the limit the bucket holds: the window the limit is enforced over
    */
-  constructor(limit: number, now: number, minCapacity = 0) {
+  constructor(limit: number, now: number, minCapacity = 0, windowMs = 1_000) {
     this.limit = limit
-    this.capacity = Math.max(limit / 60, minCapacity)
+    this.capacity = Math.max((limit * windowMs) / 60_000, minCapacity)
     this.ratePerMs = limit / 60_000
     this.level = this.capacity
     this.last = now
@@ -91,6 +92,11 @@ export class Bucket {
    */
   remaining(now: number): number {
     return Math.max(0, Math.floor(this.limit - this.deficit(now) + this.capacity * SLACK))
+  }
+
+  /** What the enforcement window holds now: the `remaining` some gateways send (beside a per-minute limit). */
+  remainingInWindow(now: number): number {
+    return Math.max(0, Math.floor(this.levelAt(now) + this.capacity * SLACK))
   }
 
   /** `x-ratelimit-reset-*` in milliseconds: time until the bucket is full again. */

@@ -14,11 +14,12 @@ import { Either, Redacted } from "effect"
 import type { ChatMessage } from "../Llm/Llm.js"
 import { formatDurationMs } from "../Llm/RateLimitHeaders.js"
 import { DEFAULT_MAX_TOKENS, promptTokens } from "../Llm/TokenEstimate.js"
+import { type Dialect, resolve, retryAfterHeaders } from "./Dialect.js"
 import { lognormal, random, type Random } from "./Latency.js"
 import { Limits } from "./Limits.js"
 import type { SimulatorOptions } from "./Options.js"
 import type { Recorder } from "./Recorder.js"
-import { defaultResponder, fit, lastUserMessage, type Responder } from "./Responder.js"
+import { defaultResponder, fit, lastUserMessage, paddedResponder, type Responder } from "./Responder.js"
 import type { LogEntry, Stats } from "./Stats.js"
 import { completionBody, decodeChatCompletion, errorBody } from "./Wire.js"
 
@@ -50,7 +51,7 @@ export class Handler {
   private readonly latencyMs: number
   private readonly latencySigma: number
   private readonly errorRate: number
-  private readonly retryAfterMs: boolean
+  private readonly dialect: Dialect
   private readonly seed: number
   private readonly responder: Responder
   private readonly keyDigest: Buffer | undefined
@@ -77,12 +78,23 @@ export class Handler {
     check(Number.isFinite(this.latencyMs) && this.latencyMs >= 0, `latencyMs must be >= 0, got ${this.latencyMs}`)
     check(Number.isFinite(this.latencySigma) && this.latencySigma >= 0, "latencySigma must be >= 0")
     check(this.errorRate >= 0 && this.errorRate <= 1, `errorRate must be within 0..1, got ${this.errorRate}`)
-    this.retryAfterMs = (options.retryAfter ?? "ms") === "ms"
-    this.responder = options.responder ?? defaultResponder
+    this.dialect = resolve(options.dialect, {
+      ...options.dialectOverrides,
+      // The older option keeps its meaning: it overrides the preset's retry-after.
+      ...(options.retryAfter !== undefined ? { retryAfter: options.retryAfter } : {})
+    })
+    check(this.dialect.windowMs > 0, `windowMs must be > 0, got ${this.dialect.windowMs}`)
+    const otpm = options.otpm
+    check(otpm === undefined || (Number.isFinite(otpm) && otpm >= 0), `otpm must be a number >= 0, got ${otpm}`)
+    this.responder =
+      options.responder ??
+      (options.answerTokens !== undefined && options.answerTokens > 0
+        ? paddedResponder(options.answerTokens)
+        : defaultResponder)
     const key = options.apiKey
     // Only a digest is kept, so the key itself is in no field a dump or a log could show.
     this.keyDigest = key === undefined ? undefined : sha256(Redacted.isRedacted(key) ? Redacted.value(key) : key)
-    this.limits = new Limits(rpm, tpm, performance.now())
+    this.limits = new Limits(rpm, tpm, performance.now(), this.dialect, otpm)
     const s = streams(this.seed)
     this.latency = lognormal(s.latency, this.latencyMs, this.latencySigma)
     this.fault = s.fault
@@ -222,7 +234,7 @@ export class Handler {
     const maxTokens = decoded.right.maxTokens ?? DEFAULT_MAX_TOKENS
     const prompt = promptTokens(messages)
     const cost = prompt + maxTokens
-    const decision = this.limits.admit(cost, now)
+    const decision = this.limits.admit(prompt, now, maxTokens)
     switch (decision._tag) {
       case "TooLarge": {
         counts.rateLimited++
@@ -242,16 +254,17 @@ export class Handler {
       case "Limited": {
         counts.rateLimited++
         const bucket = decision.bucket
-        const label = decision.kind === "requests" ? "requests per min (RPM)" : "tokens per min (TPM)"
+        const label =
+          decision.kind === "requests"
+            ? "requests per min (RPM)"
+            : `${decision.kind} per min (${decision.kind === "tokens" ? "TPM" : decision.kind === "input tokens" ? "ITPM" : "OTPM"})`
         const message =
           `Rate limit reached for ${model} on ${label}: Limit ${bucket.limit}, ` +
-          `Used ${bucket.limit - bucket.remaining(now)}, Requested ${decision.kind === "requests" ? 1 : cost}. ` +
+          `Used ${bucket.limit - bucket.remaining(now)}, Requested ${decision.requested}. ` +
           `Please try again in ${formatDurationMs(decision.waitMs)}.`
-        const headers = this.limits.headers(now)
-        headers["retry-after"] = String(Math.max(1, Math.ceil(decision.waitMs / 1000)))
-        // Rounded up to the microsecond: exact for any client, never early.
-        if (this.retryAfterMs) headers["retry-after-ms"] = String(Math.ceil(decision.waitMs * 1000) / 1000)
-        return this.send(res, 429, errorBody(message, decision.kind, { code: "rate_limit_exceeded" }), headers)
+        const headers = { ...this.limits.headers(now), ...retryAfterHeaders(this.dialect, decision.waitMs, Date.now()) }
+        const type = decision.kind === "requests" ? "requests" : "tokens"
+        return this.send(res, 429, errorBody(message, type, { code: "rate_limit_exceeded" }), headers)
       }
       case "Admitted":
         return this.admitted(res, model, messages, maxTokens, prompt, cost, arrivedAt)
@@ -299,7 +312,7 @@ export class Handler {
       const now = performance.now()
       const refund = maxTokens - completion
       // A request admitted before a reset was charged to buckets that no longer exist.
-      if (generation === this.recorder.generation) this.limits.refund(refund, now)
+      if (generation === this.recorder.generation) this.limits.settle(refund, now)
       this.recorder.settled(generation, completion, refund, {
         seq,
         arrivedAt,

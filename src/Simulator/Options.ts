@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import type { Redacted } from "effect"
+import type { Dialect, DialectName } from "./Dialect.js"
 import type { Responder } from "./Responder.js"
 
 /**
@@ -31,11 +32,22 @@ export interface SimulatorOptions {
   /** Fraction (0..1) of admitted requests that answer 500 after their latency; default 0. */
   readonly errorRate?: number | undefined
   /**
-   * How a 429 says when to retry: "ms" (the default) sends `retry-after-ms` (exact) and
-   * `retry-after` (whole seconds, rounded up); "seconds" sends only `retry-after`, which is all
-   * OpenAI documents.
+   * How a 429 says when to retry: "ms" sends `retry-after-ms` (exact) and `retry-after` (whole
+   * seconds, rounded up); "seconds" sends only `retry-after`, which is all OpenAI documents; "date"
+   * sends `retry-after` as an HTTP date. Overrides the dialect's choice.
    */
-  readonly retryAfter?: "ms" | "seconds" | undefined
+  readonly retryAfter?: "ms" | "seconds" | "date" | undefined
+  /** Which upstream to speak like (see `Dialect.ts`); default "legacy". */
+  readonly dialect?: DialectName | undefined
+  /** Individual overrides of the dialect's choices. */
+  readonly dialectOverrides?: Partial<Dialect> | undefined
+  /** Output tokens per minute where the dialect limits input and output apart; default `tpm / 5`. */
+  readonly otpm?: number | undefined
+  /**
+   * Answers of about this many completion tokens (0.75× to 1.25×, fixed per item) instead of the
+   * default ~13-token JSON answer. Ignored when `responder` is set.
+   */
+  readonly answerTokens?: number | undefined
   /** Seed of the latency and fault draws; the same seed repeats the same run. Default 1. */
   readonly seed?: number | undefined
   /** When set, every request must carry `Authorization: Bearer <apiKey>`, else 401. */

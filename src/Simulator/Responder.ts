@@ -67,6 +67,24 @@ export const answerFor = (text: string): string => {
 export const defaultResponder: Responder = (request) => answerFor(lastUserMessage(request.messages))
 
 /**
+ * A responder whose answers are `answerFor` the item padded to about `medianTokens` completion tokens:
+ * between 0.75 and 1.25 times it, fixed per item by its text's digest, so a client that
+ * learns the completion-length distribution has a spread to learn.
+ *
+ * @since 0.2.0
+ */
+export const paddedResponder =
+  (medianTokens: number): Responder =>
+  (request) => {
+    const text = lastUserMessage(request.messages)
+    const base = answerFor(text)
+    const u = createHash("sha256").update(text, "utf8").digest().readUInt32BE(0) / 4_294_967_296
+    const target = Math.max(textTokens(base), Math.round(medianTokens * (0.75 + 0.5 * u)))
+    const pad = target * 4 - base.length
+    return pad <= 1 ? base : `${base} ${"lorem ipsum dolor sit amet ".repeat(Math.ceil(pad / 27)).slice(0, pad - 1)}`
+  }
+
+/**
  * An answer fitted to its allowance: completion tokens are `textTokens(content)`, and an answer
  * longer than `maxTokens` is cut to fit and finishes with "length", as OpenAI's do.
  *

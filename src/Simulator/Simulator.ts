@@ -102,6 +102,7 @@ export const serve = (options: SimulatorOptions): Effect.Effect<never> =>
       const simulator = yield* make(options)
       yield* Effect.log(`Simulator listening on ${simulator.url}`).pipe(
         Effect.annotateLogs({
+          dialect: options.dialect ?? "legacy",
           rpm: options.rpm ?? 0,
           tpm: options.tpm ?? 0,
           latencyMs: options.latencyMs ?? 0,

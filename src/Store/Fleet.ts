@@ -46,6 +46,8 @@ export interface FleetHolder {
   /** The limits this process was given (or learned); null when it knows none. */
   readonly rpm: number | null
   readonly tpm: number | null
+  /** The span of each limit its buckets hold (Admission's burst window); the fleet uses the smallest. */
+  readonly windowMs: number
   /** Alive until then; each contact renews it. */
   readonly seenUntil: number
   /** What it may still hold of its slices: it counts against the shared buckets until `sliceUntil`. */
@@ -55,6 +57,14 @@ export interface FleetHolder {
   /** Everything it was ever handed, summed. */
   readonly takenRequests: number
   readonly takenTokens: number
+  /**
+   * What the head of its line waits for, since when (0: not waiting), and until when that stands
+   * unless renewed: holders that waited longer are served first (FIFO across processes).
+   */
+  readonly wantRequests: number
+  readonly wantTokens: number
+  readonly waitingSince: number
+  readonly waitingUntil: number
 }
 
 /**
@@ -125,12 +135,17 @@ export const HOLDER_COLUMNS = [
   ["holder", "holder"],
   ["rpm", "rpm"],
   ["tpm", "tpm"],
+  ["windowMs", "window_ms"],
   ["seenUntil", "seen_until"],
   ["sliceRequests", "slice_requests"],
   ["sliceTokens", "slice_tokens"],
   ["sliceUntil", "slice_until"],
   ["takenRequests", "taken_requests"],
-  ["takenTokens", "taken_tokens"]
+  ["takenTokens", "taken_tokens"],
+  ["wantRequests", "want_requests"],
+  ["wantTokens", "want_tokens"],
+  ["waitingSince", "waiting_since"],
+  ["waitingUntil", "waiting_until"]
 ] as const satisfies ReadonlyArray<readonly [keyof FleetHolder, string]>
 
 const num = (v: unknown): number => (typeof v === "number" ? v : Number(v))
@@ -163,10 +178,15 @@ export const holderOf = (r: Record<string, unknown>): FleetHolder => ({
   holder: String(r["holder"]),
   rpm: numOrNull(r["rpm"]),
   tpm: numOrNull(r["tpm"]),
+  windowMs: num(r["window_ms"]),
   seenUntil: num(r["seen_until"]),
   sliceRequests: num(r["slice_requests"]),
   sliceTokens: num(r["slice_tokens"]),
   sliceUntil: num(r["slice_until"]),
   takenRequests: num(r["taken_requests"]),
-  takenTokens: num(r["taken_tokens"])
+  takenTokens: num(r["taken_tokens"]),
+  wantRequests: num(r["want_requests"]),
+  wantTokens: num(r["want_tokens"]),
+  waitingSince: num(r["waiting_since"]),
+  waitingUntil: num(r["waiting_until"])
 })

@@ -128,12 +128,17 @@ export const createTables = (budget: string, holders: string, types: { real: str
     holder text NOT NULL,
     rpm ${types.real},
     tpm ${types.real},
+    window_ms ${types.real} NOT NULL DEFAULT 1000,
     seen_until ${types.bigint} NOT NULL,
     slice_requests ${types.real} NOT NULL DEFAULT 0,
     slice_tokens ${types.real} NOT NULL DEFAULT 0,
     slice_until ${types.bigint} NOT NULL DEFAULT 0,
     taken_requests ${types.real} NOT NULL DEFAULT 0,
     taken_tokens ${types.real} NOT NULL DEFAULT 0,
+    want_requests ${types.real} NOT NULL DEFAULT 0,
+    want_tokens ${types.real} NOT NULL DEFAULT 0,
+    waiting_since ${types.bigint} NOT NULL DEFAULT 0,
+    waiting_until ${types.bigint} NOT NULL DEFAULT 0,
     PRIMARY KEY (upstream, holder)
   )`
 ]

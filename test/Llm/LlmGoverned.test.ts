@@ -51,7 +51,11 @@ interface Setup {
 /** The governed Llm over `inner`, with its parts at hand for inspection. */
 const governed = (inner: Llm["Type"], setup: Setup = {}) =>
   Effect.gen(function* () {
-    const admission = yield* Admission.make({ startFull: true, ...(setup.admission ?? { rpm: 6_000, tpm: 600_000 }) })
+    const admission = yield* Admission.make({
+      windowMs: 1000,
+      startFull: true,
+      ...(setup.admission ?? { rpm: 6_000, tpm: 600_000 })
+    })
     const breaker = yield* CircuitBreaker.make(setup.breaker)
     const budget = yield* Budget.make(setup.budget)
     const cache = yield* ResponseCache.makeMemory()
