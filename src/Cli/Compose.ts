@@ -9,6 +9,8 @@ import * as RunConfig from "../Domain/RunConfig.js"
 import * as Admission from "../Engine/Admission.js"
 import * as Budget from "../Engine/Budget.js"
 import * as CircuitBreaker from "../Engine/CircuitBreaker.js"
+import * as FleetBudget from "../Engine/FleetBudget.js"
+import { makeOwner } from "../Engine/Pipeline.js"
 import * as Progress from "../Engine/Progress.js"
 import { Llm, type ChatResponse } from "../Llm/Llm.js"
 import * as LlmGoverned from "../Llm/LlmGoverned.js"
@@ -133,15 +135,40 @@ export const llm = (
       return ResponseCache.layerSql.pipe(Layer.provide(Layer.succeed(SqlClient.SqlClient, client.value)))
     })
   )
-  const core = Layer.mergeAll(
-    Admission.layer({ rpm: upstream.rpm, tpm: upstream.tpm }),
-    CircuitBreaker.layer(),
-    budget,
-    pricing
-  )
+  const core = Layer.mergeAll(admission(upstream), CircuitBreaker.layer(), budget, pricing)
   const governed = upstream.cache ? LlmGoverned.layer().pipe(Layer.provide(cache)) : LlmGoverned.layer({ cache: false })
   return governed.pipe(Layer.provide(openAi(upstream)), Layer.provideMerge(core))
 }
+
+/**
+ * `SLUICE_FLEET_BUDGET=off`: each process admits on its own budget, as before the fleet budget
+ * (for comparison, or for processes that share a database but not an upstream account).
+ */
+const fleetBudgetOn = Config.literal(
+  "on",
+  "off"
+)("SLUICE_FLEET_BUDGET").pipe(
+  Config.withDefault("on" as const),
+  Config.map((v) => v === "on")
+)
+
+/**
+ * Admission for the upstream. With a limit given, its buckets are refilled from the fleet budget in
+ * the store, shared by every process on the database (`FleetBudget.ts`); with none, each process
+ * discovers the rate alone.
+ */
+const admission = (upstream: Upstream): Layer.Layer<Admission.Admission, never, Store> =>
+  Layer.unwrapEffect(
+    Effect.gen(function* () {
+      const options = { rpm: upstream.rpm, tpm: upstream.tpm }
+      if (!(upstream.rpm > 0 || upstream.tpm > 0) || !(yield* Effect.orDie(fleetBudgetOn))) {
+        return Admission.layer(options)
+      }
+      const key = yield* Effect.orDie(apiKey)
+      const supply = yield* FleetBudget.supply({ baseUrl: upstream.baseUrl, apiKey: key, holder: makeOwner() })
+      return Admission.layer({ ...options, supply })
+    })
+  )
 
 /** What a response cost, for the processor's accounting. */
 const priceWith = (pricing: Pricing.Pricing["Type"]) => (response: ChatResponse) =>

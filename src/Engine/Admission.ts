@@ -145,6 +145,61 @@ export interface AdmissionOptions {
   readonly windowMs?: number | undefined
   /** Believe refunds of unused allowance from the start instead of learning them. Default false. */
   readonly assumeRefunds?: boolean | undefined
+  /**
+   * Where the buckets get their budget when not from the clock: a fleet budget shared by every process
+   * on one database (`FleetBudget.ts`). The request and token buckets of a known limit are then filled
+   * only by what it grants (`Bucket.grant`); a request rate still being discovered, and separate
+   * input/output token limits, keep refilling from the clock.
+   */
+  readonly supply?: Supply | undefined
+}
+
+/**
+ * What the head of the line lacks, and what the buckets hold, for a `Supply`.
+ *
+ * @since 0.2.0
+ */
+export interface Need {
+  /** Missing before the head fits (0 when nothing waits or it fits). */
+  readonly requests: number
+  readonly tokens: number
+  /** Positive levels: budget held and not yet spent. */
+  readonly heldRequests: number
+  readonly heldTokens: number
+  /** The limits in force here (configured or learned), for the supply's vote. */
+  readonly rpm: number | undefined
+  readonly tpm: number | undefined
+  /** The span of each limit a bucket holds here. */
+  readonly windowMs: number
+}
+
+/**
+ * The handle a `Supply` fills the buckets through.
+ *
+ * @since 0.2.0
+ */
+export interface Tap {
+  /** Waits until the head of the line lacks budget the supply governs. */
+  readonly hungry: Effect.Effect<void>
+  readonly need: Effect.Effect<Need>
+  /** Adds budget to the buckets, up to full (`Bucket.grant`). */
+  readonly deposit: (requests: number, tokens: number) => Effect.Effect<void>
+  /** Drops what is left of the budget deposited (debts stay). */
+  readonly expire: Effect.Effect<void>
+  /** A pause seen elsewhere: everyone here waits until `untilMs` (not counted as a 429 here). */
+  readonly pauseUntil: (untilMs: number) => Effect.Effect<void>
+}
+
+/**
+ * THE FLEET SEAM: the one way a shared budget fills an Admission instead of the clock.
+ *
+ * @since 0.2.0
+ */
+export interface Supply {
+  /** Runs for the life of the Admission, in its scope, filling it through `tap`. */
+  readonly run: (tap: Tap) => Effect.Effect<void, never, Scope.Scope>
+  /** A 429 seen here, with everyone told to wait until `untilMs`. */
+  readonly paused: (untilMs: number) => Effect.Effect<void>
 }
 
 /**
@@ -309,6 +364,11 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
 
     const wake = yield* Queue.sliding<void>(1)
     const poke = Queue.offer(wake, undefined)
+    const supply = options.supply
+    const hunger = yield* Queue.sliding<void>(1)
+    /** Whether the fleet budget, not the clock, fills this limit's bucket. */
+    const supplied = (l: Limit): boolean =>
+      supply !== undefined && (l.kind === "tokens" || (l.kind === "requests" && rpmSource !== "discovered"))
 
     const each = (f: (limit: Limit) => void): void => {
       for (const kind of ["requests", "tokens", "input", "output"] as const) {
@@ -316,6 +376,11 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
         if (l !== undefined) f(l)
       }
     }
+
+    // Supplied buckets hold only what the fleet budget grants.
+    each((l) => {
+      if (supplied(l)) l.bucket.level = 0
+    })
 
     /**
      * THE CLOCK REFILL: the one place time turns into budget (`Bucket.refill`). Until the first call
@@ -329,7 +394,7 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
       last = now
       if (!called) return
       each((l) => {
-        Bucket.refill(l.bucket, dt)
+        if (!supplied(l)) Bucket.refill(l.bucket, dt)
         const paid = dt * l.bucket.perMs
         l.owedKept = Math.max(0, l.owedKept - paid)
         l.owedRefunded = Math.max(0, l.owedRefunded - paid)
@@ -422,6 +487,7 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
         if (ms > 0) {
           w.boundBy = bound
           boundBy = bound
+          if (supply !== undefined) Queue.unsafeOffer(hunger, undefined)
           return { delay: ms, waited }
         }
         take(w.costs)
@@ -632,6 +698,14 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
      * event) because the upstream enforces over a shorter one than our bursts assumed.
      */
     const pause = (ms: number, reservation?: Reservation): Effect.Effect<void> =>
+      supply === undefined || !Number.isFinite(ms) || ms <= 0
+        ? pauseHere(ms, reservation)
+        : Effect.zipRight(
+            pauseHere(ms, reservation),
+            Effect.clockWith((clock) => supply.paused(clock.unsafeCurrentTimeMillis() + ms))
+          )
+
+    const pauseHere = (ms: number, reservation?: Reservation): Effect.Effect<void> =>
       Effect.clockWith((clock) => {
         const now = clock.unsafeCurrentTimeMillis()
         refill(now)
@@ -772,6 +846,52 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
         }
       })
     )
+
+    /** The seam a fleet budget fills the buckets through (see `Supply`). */
+    const tap: Tap = {
+      hungry: Queue.take(hunger),
+      need: Effect.clockWith((clock) =>
+        Effect.sync((): Need => {
+          refill(clock.unsafeCurrentTimeMillis())
+          while (head < queue.length && queue[head]!.status !== "waiting") head++
+          const w = queue[head]
+          const lacks = (l: Limit | undefined) =>
+            l === undefined || w === undefined || !supplied(l)
+              ? 0
+              : Math.max(0, Math.min(costIn(l, w.costs), l.bucket.capacity) - l.bucket.level)
+          const held = (l: Limit | undefined) => (l !== undefined && supplied(l) ? Math.max(0, l.bucket.level) : 0)
+          return {
+            requests: lacks(limits.requests),
+            tokens: lacks(limits.tokens),
+            heldRequests: held(limits.requests),
+            heldTokens: held(limits.tokens),
+            rpm: discovering() ? undefined : limits.requests?.bucket.limit,
+            tpm: limits.tokens?.bucket.limit,
+            windowMs
+          }
+        })
+      ),
+      deposit: (r, t) =>
+        Effect.suspend(() => {
+          const requests = limits.requests
+          const tokens = limits.tokens
+          if (requests !== undefined && supplied(requests)) Bucket.grant(requests.bucket, r)
+          if (tokens !== undefined && supplied(tokens)) Bucket.grant(tokens.bucket, t)
+          return poke
+        }),
+      expire: Effect.sync(() =>
+        each((l) => {
+          if (supplied(l)) l.bucket.level = Math.min(l.bucket.level, 0)
+        })
+      ),
+      pauseUntil: (untilMs) =>
+        Effect.suspend(() => {
+          if (untilMs <= pausedUntil) return Effect.void
+          pausedUntil = untilMs
+          return poke
+        })
+    }
+    if (supply !== undefined) yield* Effect.forkScoped(supply.run(tap))
 
     const withCost =
       (cost: Cost) =>

@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto"
 import { total } from "../Domain/Run.js"
 import type { SourceRecord } from "../Domain/Item.js"
 import * as RunConfig from "../Domain/RunConfig.js"
+import * as FleetBudget from "../Engine/FleetBudget.js"
 import * as OrderedOutput from "../Engine/OrderedOutput.js"
 import { Progress } from "../Engine/Progress.js"
 import { keyOf } from "../Sources/Key.js"
@@ -255,6 +256,8 @@ export const layerMetrics = HttpApiBuilder.group(Api, "metrics", (handlers) =>
     return handlers.handle("metrics", () =>
       Effect.gen(function* () {
         const counts = yield* Effect.option(store.counts())
+        const fleet = yield* Effect.option(store.fleetRead)
+        const now = yield* Clock.currentTimeMillis
         const status = yield* engine.status
         const extra: Array<Prometheus.Family> = [
           {
@@ -273,6 +276,7 @@ export const layerMetrics = HttpApiBuilder.group(Api, "metrics", (handlers) =>
           })
         }
         extra.push(...LimitsFamilies.families(yield* meter.view))
+        if (Option.isSome(fleet)) extra.push(...FleetBudget.families(FleetBudget.usage(fleet.value, now)))
         return yield* Prometheus.exposition(extra, { runtime })
       })
     )

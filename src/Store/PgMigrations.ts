@@ -11,6 +11,7 @@
 import { Effect } from "effect"
 import { SqlClient } from "@effect/sql"
 import type { ResolvedMigration } from "@effect/sql/Migrator"
+import { createTables } from "./SqlFleet.js"
 
 /** The schema name when none is given. */
 export const DEFAULT_SCHEMA = "sluice"
@@ -87,6 +88,17 @@ const m2 = (schema: string) =>
     )`)
   })
 
+const m3 = (schema: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // The fleet budget: one row of shared buckets per upstream, and the processes drawing on it.
+    const tables = createTables(`${schema}.fleet_budget`, `${schema}.fleet_holders`, {
+      real: "double precision",
+      bigint: "bigint"
+    })
+    for (const statement of tables) yield* sql.unsafe(statement)
+  })
+
 /**
  * Every migration this version knows, for the tables in `schema` (a name `isSchemaName` accepts). A
  * database whose migrations table has a higher id was written by a newer sluice.
@@ -95,8 +107,9 @@ const m2 = (schema: string) =>
  */
 export const migrations = (schema: string): ReadonlyArray<ResolvedMigration> => [
   [1, "items_and_runs", Effect.succeed(m1(schema))],
-  [2, "response_cache", Effect.succeed(m2(schema))]
+  [2, "response_cache", Effect.succeed(m2(schema))],
+  [3, "fleet_budget", Effect.succeed(m3(schema))]
 ]
 
 /** @since 0.1.0 */
-export const LATEST = 2
+export const LATEST = 3

@@ -17,6 +17,7 @@ import type { Item, SourceRecord } from "../Domain/Item.js"
 import { outputJson } from "../Domain/Outcome.js"
 import { emptyCounts, type RunMetrics } from "../Domain/Run.js"
 import { DEFAULT_SCHEMA, isSchemaName, LATEST, MIGRATIONS_TABLE, migrations } from "./PgMigrations.js"
+import * as SqlFleet from "./SqlFleet.js"
 import { Store, StoreError, type ClaimOptions, type Completion, type Release } from "./Store.js"
 import {
   countsOf,
@@ -880,7 +881,17 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
       Effect.catchAll(() => Effect.succeed(false))
     )
 
+    const fleet = SqlFleet.make(sql, {
+      dialect: "pg",
+      budgetTable: `${s}.fleet_budget`,
+      holdersTable: `${s}.fleet_holders`,
+      readError,
+      writeError,
+      retry: (effect) => Effect.retry(effect, { times: 3, while: isConflict })
+    })
+
     return Store.of({
+      ...fleet,
       location,
       openRun,
       getRun,

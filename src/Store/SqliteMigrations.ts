@@ -10,6 +10,7 @@
 import { Effect } from "effect"
 import { SqlClient } from "@effect/sql"
 import type { ResolvedMigration } from "@effect/sql/Migrator"
+import { createTables } from "./SqlFleet.js"
 
 /** Runs get small integer ids; a run may hold up to 2^32 items. */
 export const SEQ_SPAN = 4_294_967_296
@@ -78,6 +79,14 @@ const m2 = Effect.gen(function* () {
   )`
 })
 
+const m3 = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  // The fleet budget: one row of shared buckets per upstream, and the processes drawing on it.
+  for (const statement of createTables("fleet_budget", "fleet_holders", { real: "REAL", bigint: "INTEGER" })) {
+    yield* sql.unsafe(statement)
+  }
+})
+
 /**
  * Every migration this version knows. A database with a higher id was written by a newer sluice.
  *
@@ -85,7 +94,8 @@ const m2 = Effect.gen(function* () {
  */
 export const migrations: ReadonlyArray<ResolvedMigration> = [
   [1, "items_and_runs", Effect.succeed(m1)],
-  [2, "response_cache", Effect.succeed(m2)]
+  [2, "response_cache", Effect.succeed(m2)],
+  [3, "fleet_budget", Effect.succeed(m3)]
 ]
 
 /** @since 0.1.0 */

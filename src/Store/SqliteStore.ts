@@ -18,6 +18,7 @@ import { failureText } from "../Domain/FailureText.js"
 import { outputJson } from "../Domain/Outcome.js"
 import type { RunMetrics } from "../Domain/Run.js"
 import { LATEST, MIGRATIONS_TABLE, migrations, SEQ_SPAN } from "./SqliteMigrations.js"
+import * as SqlFleet from "./SqlFleet.js"
 import { retryBusy, writeTransaction } from "./SqliteTransaction.js"
 import { Store, StoreError, type ClaimOptions, type Completion } from "./Store.js"
 import {
@@ -819,7 +820,16 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
       Effect.catchAll(() => Effect.succeed(false))
     )
 
+    const fleet = SqlFleet.make(sql, {
+      dialect: "sqlite",
+      budgetTable: "fleet_budget",
+      holdersTable: "fleet_holders",
+      readError,
+      writeError
+    })
+
     return Store.of({
+      ...fleet,
       location,
       openRun,
       getRun,

@@ -11,6 +11,7 @@ import { Context, Schema, type Effect, type Option } from "effect"
 import type { Item, SourceRecord } from "../Domain/Item.js"
 import type { Outcome } from "../Domain/Outcome.js"
 import type { RunCounts, RunMetrics } from "../Domain/Run.js"
+import type { FleetChange, FleetSnapshot } from "./Fleet.js"
 
 /**
  * The store could not do its job. `NotSluice` and `TooNew` are found before anything is written.
@@ -204,6 +205,16 @@ export class Store extends Context.Tag("sluice/Store/Store")<
     ) => Effect.Effect<ReadonlyArray<FinishedBucket>, StoreError>
     readonly addMetrics: (run: string, delta: Partial<RunMetrics>) => Effect.Effect<void, StoreError>
     readonly metrics: (run: string) => Effect.Effect<RunMetrics, StoreError>
+    /**
+     * The fleet budget (`Engine/FleetBudget.ts`): reads an upstream's row (created empty when new) and
+     * its holders under a lock, and writes back what `step` decides, in one transaction.
+     */
+    readonly fleetUpdate: <A>(
+      upstream: string,
+      step: (snapshot: FleetSnapshot) => FleetChange<A>
+    ) => Effect.Effect<A, StoreError>
+    /** Every upstream's fleet row and holders, for status and metrics. */
+    readonly fleetRead: Effect.Effect<ReadonlyArray<FleetSnapshot>, StoreError>
     /** True when the store answers (readiness). */
     readonly ping: Effect.Effect<boolean>
   }

@@ -109,7 +109,7 @@ describe("PgStore (PostgreSQL specifics)", () => {
         yield* psql(
           `SELECT string_agg(migration_id::text, ',' ORDER BY migration_id) FROM ${schema}.${MIGRATIONS_TABLE}`
         )
-      ).toBe("1,2\n")
+      ).toBe(`${Array.from({ length: LATEST }, (_, i) => i + 1).join(",")}\n`)
     })
   )
 
