@@ -32,6 +32,8 @@ import {
 } from "./Attempt.js"
 import { Admission } from "./Admission.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
+import * as Leases from "./Leases.js"
+import * as Liveness from "./Liveness.js"
 import { addCounts, Progress } from "./Progress.js"
 
 /**
@@ -144,6 +146,8 @@ export const run = (
     const attemptOptions = options.attempt ?? defaultAttemptOptions
     const drainTimeout = options.drainTimeout ?? "10 seconds"
     const owner = options.owner
+    const leases = Leases.make()
+    const liveness = yield* Liveness.make({ owner, concurrency, leaseMs })
 
     // When the stages are governed by admission and a breaker, their totals feed the run's metrics.
     const admission = yield* Effect.serviceOption(Admission)
@@ -197,7 +201,7 @@ export const run = (
         const release = (attempts: number, notBefore: number, stop: boolean): Finished => ({
           _tag: "Release",
           item,
-          release: { run: item.run, seq: item.seq, owner, notBefore, attempts },
+          release: { run: item.run, seq: item.seq, owner, notBefore, attempts, lease: item.deliveries },
           stop,
           stats: { ...stats, ms: 0 }
         })
@@ -210,7 +214,17 @@ export const run = (
           Effect.map(Clock.currentTimeMillis, (finishedAt) => ({
             _tag: "Done",
             item,
-            completion: { run: item.run, seq: item.seq, owner, outcome, attempts, route, startedAt, finishedAt },
+            completion: {
+              run: item.run,
+              seq: item.seq,
+              owner,
+              outcome,
+              attempts,
+              route,
+              startedAt,
+              finishedAt,
+              lease: item.deliveries
+            },
             usage,
             stats: { ...stats, ms: finishedAt - startedAt }
           }))
@@ -317,7 +331,8 @@ export const run = (
               attempts: 1,
               route,
               startedAt,
-              finishedAt: startedAt
+              finishedAt: startedAt,
+              lease: item.deliveries
             },
             usage,
             stats
@@ -498,6 +513,7 @@ export const run = (
         const permits = batch.filter((f) => f.permit === true).length
         if (permits > 0) yield* uncommitted.release(permits)
         yield* Ref.update(leased, (n) => n - batch.length)
+        leases.drop(batch)
         if (options.onOutcomes !== undefined) {
           const rows: Array<ResultRow> = []
           for (let i = 0; i < doneItems.length; i++) {
@@ -595,6 +611,7 @@ export const run = (
         })
         if (items.length > 0) {
           yield* Ref.update(leased, (n) => n + items.length)
+          leases.add(items)
           const byRun = new Map<string, number>()
           for (const it of items) byRun.set(it.run, (byRun.get(it.run) ?? 0) + 1)
           for (const [run, n] of byRun) yield* pending(run, { pending: -n, processing: n })
@@ -611,12 +628,14 @@ export const run = (
     // ---- lifecycle -------------------------------------------------------------------------------
 
     const fibers = yield* Scope.make()
+    yield* liveness.beat
     if (!synchronous) for (let i = 0; i < concurrency; i++) yield* Effect.forkIn(processorLoop, fibers)
     const committer = yield* Effect.forkIn(Effect.forever(committerStep), fibers)
     yield* Effect.forkIn(
       Effect.forever(
         Effect.sleep(Duration.millis(Math.max(50, Math.floor(leaseMs / 3)))).pipe(
-          Effect.zipRight(store.heartbeat(owner, leaseMs)),
+          Effect.zipRight(store.heartbeat(owner, leaseMs, leases.held())),
+          Effect.zipRight(liveness.beat),
           Effect.catchAll((e) => Effect.logWarning(`lease heartbeat failed: ${e.message}`))
         )
       ),
@@ -635,6 +654,7 @@ export const run = (
     /** Stop claiming, let the stages finish (bounded), commit, hand back what is left. */
     const shutdown = (deadline: Duration.DurationInput) =>
       Effect.gen(function* () {
+        yield* liveness.stopping(deadline)
         if (Option.isSome(yield* Fiber.poll(committer))) {
           // The committer failed: nothing more can be written; release what we can and stop.
           yield* Scope.close(fibers, Exit.void)
@@ -648,7 +668,7 @@ export const run = (
           yield* Queue.offer(done, {
             _tag: "Release",
             item,
-            release: { run: item.run, seq: item.seq, owner, notBefore: 0, attempts: 0 },
+            release: { run: item.run, seq: item.seq, owner, notBefore: 0, attempts: 0, lease: item.deliveries },
             stop: true,
             stats: { retries: 0, rateLimitHits: 0, pausedMs: 0, ms: 0 }
           })
@@ -657,6 +677,7 @@ export const run = (
         yield* Scope.close(fibers, Exit.void)
         yield* flush
         yield* store.releaseOwner(owner)
+        yield* liveness.retire
       })
 
     // The committer never ends on its own; if it fails (a full disk, a read-only file), the worker

@@ -11,6 +11,7 @@
 import { Effect } from "effect"
 import { SqlClient } from "@effect/sql"
 import type { ResolvedMigration } from "@effect/sql/Migrator"
+import * as WorkerRows from "./WorkerRows.js"
 
 /** The schema name when none is given. */
 export const DEFAULT_SCHEMA = "sluice"
@@ -87,6 +88,13 @@ const m2 = (schema: string) =>
     )`)
   })
 
+const m3 = (schema: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // Who is alive on this database (`sluice status`): each worker's row, written at every heartbeat.
+    yield* sql.unsafe(WorkerRows.createTable(`${schema}.workers`))
+  })
+
 /**
  * Every migration this version knows, for the tables in `schema` (a name `isSchemaName` accepts). A
  * database whose migrations table has a higher id was written by a newer sluice.
@@ -95,8 +103,9 @@ const m2 = (schema: string) =>
  */
 export const migrations = (schema: string): ReadonlyArray<ResolvedMigration> => [
   [1, "items_and_runs", Effect.succeed(m1(schema))],
-  [2, "response_cache", Effect.succeed(m2(schema))]
+  [2, "response_cache", Effect.succeed(m2(schema))],
+  [3, "workers", Effect.succeed(m3(schema))]
 ]
 
 /** @since 0.1.0 */
-export const LATEST = 2
+export const LATEST = 3

@@ -10,6 +10,7 @@
 import { Effect } from "effect"
 import { SqlClient } from "@effect/sql"
 import type { ResolvedMigration } from "@effect/sql/Migrator"
+import * as WorkerRows from "./WorkerRows.js"
 
 /** Runs get small integer ids; a run may hold up to 2^32 items. */
 export const SEQ_SPAN = 4_294_967_296
@@ -78,6 +79,12 @@ const m2 = Effect.gen(function* () {
   )`
 })
 
+const m3 = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  // Who is alive on this database (`sluice status`): each worker's row, written at every heartbeat.
+  yield* sql.unsafe(WorkerRows.createTable("workers"))
+})
+
 /**
  * Every migration this version knows. A database with a higher id was written by a newer sluice.
  *
@@ -85,7 +92,8 @@ const m2 = Effect.gen(function* () {
  */
 export const migrations: ReadonlyArray<ResolvedMigration> = [
   [1, "items_and_runs", Effect.succeed(m1)],
-  [2, "response_cache", Effect.succeed(m2)]
+  [2, "response_cache", Effect.succeed(m2)],
+  [3, "workers", Effect.succeed(m3)]
 ]
 
 /** @since 0.1.0 */
