@@ -9,6 +9,8 @@ import * as RunConfig from "../Domain/RunConfig.js"
 import * as Admission from "../Engine/Admission.js"
 import * as Budget from "../Engine/Budget.js"
 import * as CircuitBreaker from "../Engine/CircuitBreaker.js"
+import * as FleetBudget from "../Engine/FleetBudget.js"
+import { makeOwner } from "../Engine/Pipeline.js"
 import * as Progress from "../Engine/Progress.js"
 import { Llm, type ChatResponse } from "../Llm/Llm.js"
 import * as LlmGoverned from "../Llm/LlmGoverned.js"
@@ -156,15 +158,26 @@ export const llm = (
       return ResponseCache.layerSql.pipe(Layer.provide(Layer.succeed(SqlClient.SqlClient, client.value)))
     })
   )
-  const core = Layer.mergeAll(
-    Admission.layer({ rpm: upstream.rpm, tpm: upstream.tpm }),
-    CircuitBreaker.layer(),
-    budget,
-    pricing
-  )
+  const core = Layer.mergeAll(admission(upstream), CircuitBreaker.layer(), budget, pricing)
   const governed = upstream.cache ? LlmGoverned.layer().pipe(Layer.provide(cache)) : LlmGoverned.layer({ cache: false })
   return governed.pipe(Layer.provide(openAi(upstream)), Layer.provideMerge(core))
 }
+
+/**
+ * Admission for the upstream. With a limit given, its buckets are refilled from the fleet budget in
+ * the store, shared by every process on the database (`FleetBudget.ts`); with none, each process
+ * discovers the rate alone.
+ */
+const admission = (upstream: Upstream): Layer.Layer<Admission.Admission, never, Store> =>
+  upstream.rpm > 0 || upstream.tpm > 0
+    ? Layer.unwrapEffect(
+        Effect.gen(function* () {
+          const key = yield* Effect.orDie(apiKey)
+          const supply = yield* FleetBudget.supply({ baseUrl: upstream.baseUrl, apiKey: key, holder: makeOwner() })
+          return Admission.layer({ rpm: upstream.rpm, tpm: upstream.tpm, supply })
+        })
+      )
+    : Admission.layer({ rpm: upstream.rpm, tpm: upstream.tpm })
 
 /** What a response cost, for the processor's accounting. */
 const priceWith = (pricing: Pricing.Pricing["Type"]) => (response: ChatResponse) =>

@@ -9,6 +9,7 @@ import { Clock, Effect, Option } from "effect"
 import type { RunCounts } from "../Domain/Run.js"
 import * as Eta from "../Engine/Eta.js"
 import * as Liveness from "../Engine/Liveness.js"
+import * as FleetBudget from "../Engine/FleetBudget.js"
 import { Store } from "../Store/Store.js"
 import { failure, interruption } from "./CliError.js"
 import * as Compose from "./Compose.js"
@@ -51,6 +52,16 @@ export const snapshot = (run: string | undefined, rates?: Rates) =>
       )
     }
     if (runs.length === 0) lines.push("(no runs)")
+    // The fleet's use of each upstream's limits, while anyone draws on them or did in the last minute.
+    const fleet = FleetBudget.usage(yield* store.fleetRead, now).filter(
+      (u) => u.holdersAlive > 0 || u.requestsPerMinute > 0 || u.tokensPerMinute > 0 || u.pausedForMs > 0
+    )
+    if (fleet.length > 0)
+      lines.push(
+        "",
+        "fleet budget (every process on this database):",
+        ...fleet.map((u) => `  ${FleetBudget.describe(u)}`)
+      )
     lines.push("", ...Liveness.describe(yield* store.workers, now, rates === undefined ? "age" : "clock"))
     const errors = yield* store.lastErrors(run, 5)
     if (errors.length > 0) {

@@ -112,6 +112,58 @@ export interface AdmissionOptions {
    * because the first calls reach the upstream later than they are admitted (see `makeBucket`).
    */
   readonly startFull?: boolean | undefined
+  /**
+   * Where the buckets get their budget when not from the clock: a fleet budget shared by every process
+   * on one database (`FleetBudget.ts`). Buckets of a known limit are then refilled only by what it
+   * deposits; a request rate still being discovered keeps refilling from the clock.
+   */
+  readonly supply?: Supply | undefined
+}
+
+/**
+ * What the head of the line lacks, and what the buckets hold, for a `Supply`.
+ *
+ * @since 0.1.0
+ */
+export interface Need {
+  /** Missing before the head fits (0 when nothing waits or it fits). */
+  readonly requests: number
+  readonly tokens: number
+  /** Positive levels: budget held and not yet spent. */
+  readonly heldRequests: number
+  readonly heldTokens: number
+  /** The limits in force here (configured or learned), for the supply's vote. */
+  readonly rpm: number | undefined
+  readonly tpm: number | undefined
+}
+
+/**
+ * The handle a `Supply` feeds the buckets through.
+ *
+ * @since 0.1.0
+ */
+export interface Tap {
+  /** Waits until the head of the line lacks budget the supply governs. */
+  readonly hungry: Effect.Effect<void>
+  readonly need: Effect.Effect<Need>
+  /** Adds budget to the buckets, up to their capacity. */
+  readonly deposit: (requests: number, tokens: number) => Effect.Effect<void>
+  /** Drops what is left of the slices deposited (debts stay). */
+  readonly expire: Effect.Effect<void>
+  /** A pause seen elsewhere: everyone here waits until `untilMs` (not counted as a 429 here). */
+  readonly pauseUntil: (untilMs: number) => Effect.Effect<void>
+}
+
+/**
+ * The one seam through which a shared budget refills an Admission instead of the clock.
+ *
+ * @since 0.1.0
+ */
+export interface Supply {
+  /** Runs for the life of the Admission, in its scope, feeding it through `tap`. */
+  readonly run: (tap: Tap) => Effect.Effect<void, never, Scope.Scope>
+  /** A 429 seen here, with everyone told to wait until `untilMs`. */
+  readonly paused: (untilMs: number) => Effect.Effect<void>
 }
 
 /**
@@ -242,6 +294,7 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
     const discover = options.discover ?? true
     const startFull = options.startFull === true
     const startRpm = positive(options.discoveryStartRpm) ?? DEFAULT_DISCOVERY_START_RPM
+    const supply = options.supply
 
     let last = yield* Effect.clockWith((clock) => Effect.succeed(clock.unsafeCurrentTimeMillis()))
     let rpmSource: AdmissionState["rpmSource"] =
@@ -257,6 +310,10 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
           : undefined
     let tokens: Bucket | undefined =
       configuredTpm !== undefined ? makeBucket(configuredTpm, 0, 0, startFull) : undefined
+    // Supplied buckets hold only what the supply deposits.
+    const supplied = (bucket: "rpm" | "tpm") => supply !== undefined && (bucket === "tpm" || rpmSource !== "discovered")
+    if (requests !== undefined && supplied("rpm")) requests.level = 0
+    if (tokens !== undefined && supplied("tpm")) tokens.level = 0
     /** The rate a 429 last came at, while discovering; undefined before the first. */
     let ceiling: number | undefined
     let lastDecreaseAt = Number.NEGATIVE_INFINITY
@@ -270,6 +327,7 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
 
     const wake = yield* Queue.sliding<void>(1)
     const poke = Queue.offer(wake, undefined)
+    const hunger = yield* Queue.sliding<void>(1)
 
     /**
      * Until the first call arrives, time refills nothing: the start margin (see `makeBucket`) is for
@@ -282,8 +340,11 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
       const dt = now - last
       last = now
       if (!called) return
-      if (requests !== undefined) requests.level = Math.min(requests.capacity, requests.level + dt * requests.perMs)
-      if (tokens !== undefined) tokens.level = Math.min(tokens.capacity, tokens.level + dt * tokens.perMs)
+      if (requests !== undefined && !supplied("rpm")) {
+        requests.level = Math.min(requests.capacity, requests.level + dt * requests.perMs)
+      }
+      if (tokens !== undefined && !supplied("tpm"))
+        tokens.level = Math.min(tokens.capacity, tokens.level + dt * tokens.perMs)
     }
 
     // While discovering, the capacity is a guess that grows: clamp rather than refuse.
@@ -362,6 +423,7 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
         if (ms > 0) {
           w.boundBy = bound
           boundBy = bound
+          if (supply !== undefined && supplied(bound === "tpm" ? "tpm" : "rpm")) Queue.unsafeOffer(hunger, undefined)
           return { delay: ms, waited }
         }
         take(w.requests, w.tokens)
@@ -527,6 +589,7 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
         refill(now)
         rateLimitHits++
         if (Number.isFinite(ms) && ms > 0) pausedUntil = Math.max(pausedUntil, now + ms)
+        const tell = supply !== undefined && Number.isFinite(ms) && ms > 0 ? supply.paused(now + ms) : Effect.void
         if (
           rpmSource === "discovered" &&
           requests !== undefined &&
@@ -535,11 +598,14 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
           ceiling = requests.limit
           setRate(requests.limit / 2)
           lastDecreaseAt = now
-          return Effect.logDebug(
-            `admission: 429 at ${ceiling.toFixed(1)} RPM, discovery rate now ${requests.limit.toFixed(1)} RPM`
+          return Effect.zipRight(
+            tell,
+            Effect.logDebug(
+              `admission: 429 at ${ceiling.toFixed(1)} RPM, discovery rate now ${requests.limit.toFixed(1)} RPM`
+            )
           )
         }
-        return Effect.void
+        return tell
       })
 
     /**
@@ -631,10 +697,61 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
       })
     )
 
+    /** The seam a fleet budget refills the buckets through (see `Supply`). */
+    const tapOf = (): Tap => ({
+      hungry: Queue.take(hunger),
+      need: Effect.clockWith((clock) =>
+        Effect.sync((): Need => {
+          refill(clock.unsafeCurrentTimeMillis())
+          let r = 0
+          let t = 0
+          while (head < queue.length && queue[head]!.status !== "waiting") head++
+          const w = queue[head]
+          if (w !== undefined) {
+            if (requests !== undefined && supplied("rpm") && w.requests > 0) {
+              r = Math.max(0, Math.min(requestCost(w.requests), requests.capacity) - requests.level)
+            }
+            if (tokens !== undefined && supplied("tpm") && w.tokens > 0) {
+              t = Math.max(0, Math.min(w.tokens, tokens.capacity) - tokens.level)
+            }
+          }
+          return {
+            requests: r,
+            tokens: t,
+            heldRequests: requests !== undefined && supplied("rpm") ? Math.max(0, requests.level) : 0,
+            heldTokens: tokens !== undefined && supplied("tpm") ? Math.max(0, tokens.level) : 0,
+            rpm: rpmSource === "discovered" ? undefined : requests?.limit,
+            tpm: tokens?.limit
+          }
+        })
+      ),
+      deposit: (r, t) =>
+        Effect.suspend(() => {
+          if (requests !== undefined && supplied("rpm") && r > 0) {
+            requests.level = Math.min(requests.capacity, requests.level + r)
+          }
+          if (tokens !== undefined && supplied("tpm") && t > 0)
+            tokens.level = Math.min(tokens.capacity, tokens.level + t)
+          return poke
+        }),
+      expire: Effect.sync(() => {
+        if (requests !== undefined && supplied("rpm")) requests.level = Math.min(requests.level, 0)
+        if (tokens !== undefined && supplied("tpm")) tokens.level = Math.min(tokens.level, 0)
+      }),
+      pauseUntil: (untilMs) =>
+        Effect.suspend(() => {
+          if (untilMs <= pausedUntil) return Effect.void
+          pausedUntil = untilMs
+          return poke
+        })
+    })
+
     const withCost =
       (cost: Cost) =>
       <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | Invalid, R> =>
         Effect.zipRight(acquire(cost), effect)
+
+    if (supply !== undefined) yield* Effect.forkScoped(supply.run(tapOf()))
 
     return Admission.of({ withCost, acquire, settle, refund, pause, resync, state })
   })

@@ -10,6 +10,7 @@ import { Chunk, Clock, Effect, Layer, Option, Stream } from "effect"
 import { randomBytes } from "node:crypto"
 import { total } from "../Domain/Run.js"
 import * as RunConfig from "../Domain/RunConfig.js"
+import * as FleetBudget from "../Engine/FleetBudget.js"
 import * as OrderedOutput from "../Engine/OrderedOutput.js"
 import { Progress } from "../Engine/Progress.js"
 import { Store, type ResultRow, type StoreError } from "../Store/Store.js"
@@ -212,6 +213,8 @@ export const layerMetrics = HttpApiBuilder.group(Api, "metrics", (handlers) =>
     return handlers.handle("metrics", () =>
       Effect.gen(function* () {
         const counts = yield* Effect.option(store.counts())
+        const fleet = yield* Effect.option(store.fleetRead)
+        const now = yield* Clock.currentTimeMillis
         const status = yield* engine.status
         const extra: Array<Prometheus.Family> = [
           {
@@ -229,6 +232,7 @@ export const layerMetrics = HttpApiBuilder.group(Api, "metrics", (handlers) =>
             samples: STATUSES.map((s) => ({ labels: { status: s }, value: counts.value[s] }))
           })
         }
+        if (Option.isSome(fleet)) extra.push(...FleetBudget.families(FleetBudget.usage(fleet.value, now)))
         return yield* Prometheus.exposition(extra)
       })
     )

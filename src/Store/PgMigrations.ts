@@ -12,6 +12,7 @@ import { Effect } from "effect"
 import { SqlClient } from "@effect/sql"
 import type { ResolvedMigration } from "@effect/sql/Migrator"
 import * as WorkerRows from "./WorkerRows.js"
+import { createTables } from "./SqlFleet.js"
 
 /** The schema name when none is given. */
 export const DEFAULT_SCHEMA = "sluice"
@@ -91,6 +92,17 @@ const m2 = (schema: string) =>
 const m3 = (schema: string) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    // The fleet budget: one row of shared buckets per upstream, and the processes drawing on it.
+    const tables = createTables(`${schema}.fleet_budget`, `${schema}.fleet_holders`, {
+      real: "double precision",
+      bigint: "bigint"
+    })
+    for (const statement of tables) yield* sql.unsafe(statement)
+  })
+
+const m4 = (schema: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
     // Who is alive on this database (`sluice status`): each worker's row, written at every heartbeat.
     yield* sql.unsafe(WorkerRows.createTable(`${schema}.workers`))
   })
@@ -104,8 +116,9 @@ const m3 = (schema: string) =>
 export const migrations = (schema: string): ReadonlyArray<ResolvedMigration> => [
   [1, "items_and_runs", Effect.succeed(m1(schema))],
   [2, "response_cache", Effect.succeed(m2(schema))],
-  [3, "workers", Effect.succeed(m3(schema))]
+  [3, "fleet_budget", Effect.succeed(m3(schema))],
+  [4, "workers", Effect.succeed(m4(schema))]
 ]
 
 /** @since 0.1.0 */
-export const LATEST = 3
+export const LATEST = 4

@@ -18,6 +18,7 @@ import { outputJson } from "../Domain/Outcome.js"
 import { emptyCounts, type RunMetrics } from "../Domain/Run.js"
 import { isConnectionLoss } from "./PgConnectionLoss.js"
 import { DEFAULT_SCHEMA, isSchemaName, LATEST, MIGRATIONS_TABLE, migrations } from "./PgMigrations.js"
+import * as SqlFleet from "./SqlFleet.js"
 import { Store, StoreError, type ClaimOptions, type Completion, type Lease, type Release } from "./Store.js"
 import * as WorkerRows from "./WorkerRows.js"
 import {
@@ -855,7 +856,17 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
       Effect.catchAll(() => Effect.succeed(false))
     )
 
+    const fleet = SqlFleet.make(sql, {
+      dialect: "pg",
+      budgetTable: `${s}.fleet_budget`,
+      holdersTable: `${s}.fleet_holders`,
+      readError,
+      writeError,
+      retry: (effect) => Effect.retry(effect, { times: 3, while: isConflict })
+    })
+
     return Store.of({
+      ...fleet,
       location,
       openRun,
       getRun,

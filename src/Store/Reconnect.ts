@@ -8,7 +8,8 @@
  *
  * Only the statements whose repetition is harmless are timed out: claim, complete, release and the
  * heartbeat are fenced by the lease token, record skips what it already has, and reads change nothing.
- * `addMetrics` adds to counters, so a timed-out one that did land would count twice: it only waits.
+ * `addMetrics` adds to counters and `fleetUpdate` takes budget, so a timed-out one that did land would
+ * count twice: they only wait.
  *
  * @since 0.1.0
  */
@@ -139,7 +140,11 @@ export const make = (store: Store["Type"], options: ReconnectOptions = {}) =>
       metrics: (run) => call(store.metrics(run)),
       announce: (beat) => call(store.announce(beat)),
       retire: (owner) => call(store.retire(owner)),
-      workers: call(store.workers)
+      workers: call(store.workers),
+      // A fleet update takes a slice of the shared budget: repeated after a timeout that did land, it
+      // would take two. It only waits.
+      fleetUpdate: (upstream, step) => call(store.fleetUpdate(upstream, step), false),
+      fleetRead: call(store.fleetRead)
     })
 
     const link = StoreLink.of({

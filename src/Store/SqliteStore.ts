@@ -17,6 +17,7 @@ import type { Item, SourceRecord } from "../Domain/Item.js"
 import { outputJson } from "../Domain/Outcome.js"
 import type { RunMetrics } from "../Domain/Run.js"
 import { LATEST, MIGRATIONS_TABLE, migrations, SEQ_SPAN } from "./SqliteMigrations.js"
+import * as SqlFleet from "./SqlFleet.js"
 import { Store, StoreError, type ClaimOptions, type Completion, type Lease, type Release } from "./Store.js"
 import * as WorkerRows from "./WorkerRows.js"
 import {
@@ -781,7 +782,16 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
       Effect.catchAll(() => Effect.succeed(false))
     )
 
+    const fleet = SqlFleet.make(sql, {
+      dialect: "sqlite",
+      budgetTable: "fleet_budget",
+      holdersTable: "fleet_holders",
+      readError,
+      writeError
+    })
+
     return Store.of({
+      ...fleet,
       location,
       openRun,
       getRun,

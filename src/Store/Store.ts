@@ -11,6 +11,7 @@ import { Context, Schema, type Effect, type Option } from "effect"
 import type { Item, SourceRecord } from "../Domain/Item.js"
 import type { Outcome } from "../Domain/Outcome.js"
 import type { RunCounts, RunMetrics } from "../Domain/Run.js"
+import type { FleetChange, FleetSnapshot } from "./Fleet.js"
 
 /**
  * The store could not do its job. `NotSluice` and `TooNew` are found before anything is written.
@@ -213,6 +214,16 @@ export class Store extends Context.Tag("sluice/Store/Store")<
     readonly retire: (owner: string) => Effect.Effect<void, StoreError>
     /** The workers alive: heard from within their lease length, oldest first. */
     readonly workers: Effect.Effect<ReadonlyArray<WorkerRow>, StoreError>
+    /**
+     * The fleet budget (`Engine/FleetBudget.ts`): reads an upstream's row (created empty when new) and
+     * its holders under a lock, and writes back what `step` decides, in one transaction.
+     */
+    readonly fleetUpdate: <A>(
+      upstream: string,
+      step: (snapshot: FleetSnapshot) => FleetChange<A>
+    ) => Effect.Effect<A, StoreError>
+    /** Every upstream's fleet row and holders, for status and metrics. */
+    readonly fleetRead: Effect.Effect<ReadonlyArray<FleetSnapshot>, StoreError>
     /** True when the store answers (readiness). */
     readonly ping: Effect.Effect<boolean>
   }
