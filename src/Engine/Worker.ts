@@ -414,6 +414,11 @@ export const run = (
           }
         }
         const written = yield* store.complete(completions)
+        const refused = written.filter((w) => !w).length
+        if (refused > 0)
+          yield* Effect.logWarning(
+            `${refused} finished item(s) not stored: their leases had expired and passed to another worker (this one was cut off from the database, or too slow to renew them)`
+          )
         yield* store.release(releases)
 
         // Per-run bookkeeping: metrics in the store, counts in progress.

@@ -23,7 +23,7 @@ export interface PhaseOptions {
   readonly leaseSeconds: number
   readonly env?: Record<string, string> | undefined
   /** Runs while the workers work (a fault); the phase waits for it. */
-  readonly during?: ((workers: ReadonlyArray<Proc>) => Promise<void>) | undefined
+  readonly during?: ((workers: ReadonlyArray<Proc>, run: string) => Promise<void>) | undefined
   /** How long the whole phase may take. */
   readonly timeoutMs: number
 }
@@ -93,7 +93,7 @@ export const runPhase = async (cluster: Cluster, log: string, o: PhaseOptions): 
   const workers = o.hosts.map((host) =>
     sluice(host, ["worker", "--run", run, "--concurrency", String(o.concurrency), ...common], env)
   )
-  if (o.during !== undefined) await o.during(workers)
+  if (o.during !== undefined) await o.during(workers, run)
   const left = Math.max(10_000, o.timeoutMs - (Date.now() - started))
   const recorded = await exitOf(recorder, left, `sluice run (${o.name})`)
   expect(recorded.code, recorder.stderr().slice(-3000)).toBe(0)
@@ -136,3 +136,18 @@ export const runPhase = async (cluster: Cluster, log: string, o: PhaseOptions): 
 
 /** How many times `text` occurs in `s`. */
 export const occurrences = (s: string, text: string) => s.split(text).length - 1
+
+/** Items of `run` in a status, as the database has them now. */
+export const countOf = async (cluster: Cluster, run: string, where: string): Promise<number> =>
+  Number(
+    (
+      await cluster.psql(
+        `SELECT count(*) FROM sluice.items i JOIN sluice.runs r ON r.rid = i.rid WHERE r.id = '${run}' AND ${where}`
+      )
+    ).trim()
+  )
+
+/** The lease owner id of a sluice process (`host:pid:…`): the pid is the process's, whatever its namespace. */
+export const ownerLike = (p: Proc) => `%:${p.child.pid}:%`
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
