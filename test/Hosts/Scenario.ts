@@ -93,14 +93,26 @@ export const runPhase = async (cluster: Cluster, log: string, o: PhaseOptions): 
   const workers = o.hosts.map((host) =>
     sluice(host, ["worker", "--run", run, "--concurrency", String(o.concurrency), ...common], env)
   )
-  if (o.during !== undefined) await o.during(workers, run)
-  const left = Math.max(10_000, o.timeoutMs - (Date.now() - started))
-  const recorded = await exitOf(recorder, left, `sluice run (${o.name})`)
-  expect(recorded.code, recorder.stderr().slice(-3000)).toBe(0)
-  for (const w of workers) {
-    const exit = await exitOf(w, 30_000, `a worker on ${w.host.name} (${o.name})`)
-    // A worker killed by the scenario ends by its signal; every other one ends cleanly.
-    if (exit.signal !== "SIGKILL") expect(exit.code, w.stderr().slice(-3000)).toBe(0)
+  try {
+    if (o.during !== undefined) await o.during(workers, run)
+    const left = Math.max(10_000, o.timeoutMs - (Date.now() - started))
+    const recorded = await exitOf(recorder, left, `sluice run (${o.name})`)
+    expect(recorded.code, recorder.stderr().slice(-3000)).toBe(0)
+    for (const w of workers) {
+      const exit = await exitOf(w, 30_000, `a worker on ${w.host.name} (${o.name})`)
+      // A worker killed by the scenario ends by its signal; every other one ends cleanly.
+      if (exit.signal !== "SIGKILL") expect(exit.code, w.stderr().slice(-3000)).toBe(0)
+    }
+  } catch (error) {
+    // What each process said is the first thing to read when a phase fails.
+    const said = [recorder, ...workers]
+      .map((p) => `--- ${p.host.name} (pid ${p.child.pid}):\n${p.stderr().slice(-1500)}`)
+      .join("\n")
+    throw new Error(`${(error as Error).message}\n${said}`)
+  } finally {
+    // A failed phase must not leave its processes working into the next one.
+    for (const p of [recorder, ...workers])
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL")
   }
 
   // Every item once, in input order, with the answer the simulator gives for it.
