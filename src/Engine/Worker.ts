@@ -639,7 +639,8 @@ export const run = (
     yield* Effect.forkIn(
       Effect.forever(
         Effect.sleep(Duration.millis(Math.max(50, Math.floor(leaseMs / 3)))).pipe(
-          Effect.zipRight(store.heartbeat(owner, leaseMs, leases.held())),
+          // Suspended: the leases held at each beat, not those held when the loop was built.
+          Effect.zipRight(Effect.suspend(() => store.heartbeat(owner, leaseMs, leases.held()))),
           Effect.zipRight(liveness.beat),
           Effect.catchAll((e) => Effect.logWarning(`lease heartbeat failed: ${e.message}`))
         )
