@@ -49,7 +49,7 @@ const main = Effect.gen(function* () {
       const setup = stores[0]!
       yield* setup.openRun("r", {})
       // Enough items that nobody runs dry within the case.
-      const total = 400_000
+      const total = 100_000
       for (let from = 0; from < total; from += 20_000) {
         yield* setup.record(
           "r",
