@@ -164,20 +164,34 @@ export const llm = (
 }
 
 /**
+ * `SLUICE_FLEET_BUDGET=off`: each process admits on its own budget, as before the fleet budget
+ * (for comparison, or for processes that share a database but not an upstream account).
+ */
+const fleetBudgetOn = Config.literal(
+  "on",
+  "off"
+)("SLUICE_FLEET_BUDGET").pipe(
+  Config.withDefault("on" as const),
+  Config.map((v) => v === "on")
+)
+
+/**
  * Admission for the upstream. With a limit given, its buckets are refilled from the fleet budget in
  * the store, shared by every process on the database (`FleetBudget.ts`); with none, each process
  * discovers the rate alone.
  */
 const admission = (upstream: Upstream): Layer.Layer<Admission.Admission, never, Store> =>
-  upstream.rpm > 0 || upstream.tpm > 0
-    ? Layer.unwrapEffect(
-        Effect.gen(function* () {
-          const key = yield* Effect.orDie(apiKey)
-          const supply = yield* FleetBudget.supply({ baseUrl: upstream.baseUrl, apiKey: key, holder: makeOwner() })
-          return Admission.layer({ rpm: upstream.rpm, tpm: upstream.tpm, supply })
-        })
-      )
-    : Admission.layer({ rpm: upstream.rpm, tpm: upstream.tpm })
+  Layer.unwrapEffect(
+    Effect.gen(function* () {
+      const options = { rpm: upstream.rpm, tpm: upstream.tpm }
+      if (!(upstream.rpm > 0 || upstream.tpm > 0) || !(yield* Effect.orDie(fleetBudgetOn))) {
+        return Admission.layer(options)
+      }
+      const key = yield* Effect.orDie(apiKey)
+      const supply = yield* FleetBudget.supply({ baseUrl: upstream.baseUrl, apiKey: key, holder: makeOwner() })
+      return Admission.layer({ ...options, supply })
+    })
+  )
 
 /** What a response cost, for the processor's accounting. */
 const priceWith = (pricing: Pricing.Pricing["Type"]) => (response: ChatResponse) =>

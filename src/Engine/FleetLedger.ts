@@ -152,7 +152,9 @@ const refill = (row: FleetRow, heldR: number, heldT: number, now: number, limits
     ...row,
     requests: level(row.requests, limits.rpm, 1, heldR),
     tokens: level(row.tokens, limits.tpm, 0, heldT),
-    at: now
+    // A holder whose clock was read before it waited for the lock is behind the last writer: moving
+    // `at` back would refill that stretch twice.
+    at: row.at === null ? now : Math.max(row.at, now)
   }
 }
 
@@ -210,7 +212,11 @@ export const take =
       requests: Number.isFinite(stored.requests) ? stored.requests : 0,
       tokens: Number.isFinite(stored.tokens) ? stored.tokens : 0
     }
-    let row = refill(shiftWindow(clean, now), held.requests, held.tokens, now, limits)
+    // A contact that asks for nothing (a heartbeat, a holder starting) leaves the buckets as they are:
+    // their time runs from the last real take, so the first calls after an idle spell, or after the
+    // fleet's start, still find the buckets short (`START_MARGIN`).
+    const asks = req.need.requests > 0 || req.need.tokens > 0
+    let row = asks ? refill(shiftWindow(clean, now), held.requests, held.tokens, now, limits) : shiftWindow(clean, now)
     row = { ...row, rpm: limits.rpm ?? null, tpm: limits.tpm ?? null }
     const holder = renewed(self, row.upstream, req.holder, req.vote, now + req.seenTtlMs)
     const base = {
@@ -251,7 +257,9 @@ export const take =
       if (need > room * (1 + SLACK) && need <= capacity - heldBySelf && othersUntil > now) {
         return { need, waitMs: othersUntil - now }
       }
-      const wanted = Math.min(need, room)
+      // Waits for a whole slice rather than taking crumbs: the database is touched once per slice, and
+      // a busy fleet loses nothing by it (the bucket is far from full while its holders wait).
+      const wanted = Math.min(need + (limit * req.sliceMs) / MINUTE, room)
       const missing = wanted - level
       return { need, waitMs: missing <= Math.max(wanted, 1) * SLACK ? 0 : (missing * MINUTE) / limit }
     }
