@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql"
-import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import * as RunConfig from "../Domain/RunConfig.js"
 import * as Admission from "../Engine/Admission.js"
 import * as Budget from "../Engine/Budget.js"
@@ -23,6 +23,7 @@ import { stages } from "../Stages/FromConfig.js"
 import * as PerRun from "../Stages/PerRun.js"
 import * as Persister from "../Stages/Persister.js"
 import { layerEcho, Processor } from "../Stages/Processor.js"
+import * as Reconnect from "../Store/Reconnect.js"
 import * as SqliteStore from "../Store/SqliteStore.js"
 import { Store, type StoreError } from "../Store/Store.js"
 
@@ -89,6 +90,28 @@ export const store = (db: string): Layer.Layer<Store, StoreError> =>
         })
       )
     : SqliteStore.layer({ filename: db })
+
+/** `SLUICE_DB_TIMEOUT`: seconds a database call may go unanswered before the database counts as lost. */
+const dbTimeout = Config.number("SLUICE_DB_TIMEOUT").pipe(
+  Config.withDefault(10),
+  Config.validate({ message: "SLUICE_DB_TIMEOUT must be a number of seconds above 0", validation: (n) => n > 0 })
+)
+
+/**
+ * The store of a process that works the queue (`run`, `worker`, `serve`). On PostgreSQL it outlives
+ * the database's restarts and network cuts: it stops claiming, says so once, reconnects with backoff
+ * and says so when it is back (`Reconnect.ts`). A SQLite file is local: nothing to reconnect.
+ *
+ * @since 0.1.0
+ */
+export const workStore = (db: string): Layer.Layer<Store, StoreError> =>
+  isPostgres(db)
+    ? Layer.unwrapEffect(
+        Effect.map(Effect.orDie(dbTimeout), (seconds) =>
+          Reconnect.layer({ timeout: Duration.seconds(seconds) }).pipe(Layer.provideMerge(store(db)))
+        )
+      )
+    : store(db)
 
 /** The raw upstream client. */
 const openAi = (upstream: Upstream): Layer.Layer<Llm> =>
@@ -208,7 +231,7 @@ export const runLayer = (options: {
     Progress.layer
   ).pipe(
     Layer.provideMerge(llm(options.upstream, { db: options.db, run: options.run })),
-    Layer.provideMerge(store(options.db))
+    Layer.provideMerge(workStore(options.db))
   )
 
 /**
@@ -226,7 +249,7 @@ export const needsModel = (config: RunConfig.RunConfig): boolean =>
  */
 export const runLayerNoModel = (options: { readonly db: string; readonly input: string }) =>
   Layer.mergeAll(layerAll, layerEcho, FileSource.layer(options.input), Persister.layerStoreOnly, Progress.layer).pipe(
-    Layer.provideMerge(store(options.db))
+    Layer.provideMerge(workStore(options.db))
   )
 
 /**
@@ -239,4 +262,4 @@ export const workerLayer = (options: { readonly db: string; readonly upstream: U
     Effect.map(Pricing.Pricing, (pricing) =>
       Layer.mergeAll(PerRun.layer(priceWith(pricing)), Persister.layerStoreOnly, Progress.layer)
     )
-  ).pipe(Layer.provideMerge(llm(options.upstream, { db: options.db })), Layer.provideMerge(store(options.db)))
+  ).pipe(Layer.provideMerge(llm(options.upstream, { db: options.db })), Layer.provideMerge(workStore(options.db)))

@@ -133,7 +133,7 @@ export const command = Command.make(
         leaseMs: o.lease * 1000,
         watch: watch === undefined ? undefined : { dir: watch, pollInterval: `${o.pollInterval} seconds` },
         inbox: imap === undefined ? undefined : { imap, run: o.inboxRun, pollInterval: `${o.imapPoll} seconds` }
-      }).pipe(Layer.provide(Compose.llm(upstream, { db: o.db })), Layer.provide(Compose.store(o.db)))
+      }).pipe(Layer.provide(Compose.llm(upstream, { db: o.db })), Layer.provide(Compose.workStore(o.db)))
 
       // SIGTERM is how a service is told to stop: a drained stop is a success (exit 0).
       yield* Effect.sync(() => {

@@ -1,6 +1,6 @@
 /**
- * `sluice status [--db f] [--run id] [--watch]`: counts per status per run, retries, and the last
- * errors; with `--watch`, redrawn every second, with rates and ETAs, until the runs are done or Ctrl-C.
+ * `sluice status [--db f] [--run id] [--watch]`: counts per status per run, retries, the workers
+ * alive with their last heartbeat, and the last errors; with `--watch`, redrawn every second, with rates and ETAs, until the runs are done or Ctrl-C.
  *
  * @since 0.1.0
  */
@@ -9,6 +9,7 @@ import { Clock, Effect, Option } from "effect"
 import { createLogUpdate } from "log-update"
 import type { RunCounts } from "../Domain/Run.js"
 import * as Eta from "../Engine/Eta.js"
+import * as Liveness from "../Engine/Liveness.js"
 import * as FleetBudget from "../Engine/FleetBudget.js"
 import { Store } from "../Store/Store.js"
 import { failure, interruption } from "./CliError.js"
@@ -63,6 +64,7 @@ export const snapshot = (run: string | undefined, rates?: Rates) =>
         "fleet budget (every process on this database):",
         ...fleet.map((u) => `  ${FleetBudget.describe(u)}`)
       )
+    lines.push("", ...Liveness.describe(yield* store.workers, now, rates === undefined ? "age" : "clock"))
     const errors = yield* store.lastErrors(run, 5)
     if (errors.length > 0) {
       lines.push("", "last errors:")

@@ -32,6 +32,8 @@ import {
 } from "./Attempt.js"
 import { Admission } from "./Admission.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
+import * as Leases from "./Leases.js"
+import * as Liveness from "./Liveness.js"
 import { addCounts, Progress } from "./Progress.js"
 
 /**
@@ -146,6 +148,8 @@ export const run = (
     const attemptOptions = options.attempt ?? defaultAttemptOptions
     const drainTimeout = options.drainTimeout ?? "10 seconds"
     const owner = options.owner
+    const leases = Leases.make()
+    const liveness = yield* Liveness.make({ owner, concurrency, leaseMs })
 
     // When the stages are governed by admission and a breaker, their totals feed the run's metrics.
     const admission = yield* Effect.serviceOption(Admission)
@@ -201,7 +205,7 @@ export const run = (
         const release = (attempts: number, notBefore: number, stop: boolean): Finished => ({
           _tag: "Release",
           item,
-          release: { run: item.run, seq: item.seq, owner, notBefore, attempts },
+          release: { run: item.run, seq: item.seq, owner, notBefore, attempts, lease: item.deliveries },
           stop,
           stats: { ...stats, ms: 0 }
         })
@@ -214,7 +218,17 @@ export const run = (
           Effect.map(Clock.currentTimeMillis, (finishedAt) => ({
             _tag: "Done",
             item,
-            completion: { run: item.run, seq: item.seq, owner, outcome, attempts, route, startedAt, finishedAt },
+            completion: {
+              run: item.run,
+              seq: item.seq,
+              owner,
+              outcome,
+              attempts,
+              route,
+              startedAt,
+              finishedAt,
+              lease: item.deliveries
+            },
             usage,
             stats: { ...stats, ms: finishedAt - startedAt }
           }))
@@ -335,7 +349,8 @@ export const run = (
               attempts: 1,
               route,
               startedAt,
-              finishedAt: startedAt
+              finishedAt: startedAt,
+              lease: item.deliveries
             },
             usage,
             stats
@@ -417,6 +432,11 @@ export const run = (
           }
         }
         const written = yield* store.complete(completions)
+        const refused = written.filter((w) => !w).length
+        if (refused > 0)
+          yield* Effect.logWarning(
+            `${refused} finished item(s) not stored: their leases had expired and passed to another worker (this one was cut off from the database, or too slow to renew them)`
+          )
         yield* store.release(releases)
 
         // Per-run bookkeeping: metrics in the store, counts in progress.
@@ -516,6 +536,7 @@ export const run = (
         const permits = batch.filter((f) => f.permit === true).length
         if (permits > 0) yield* uncommitted.release(permits)
         yield* Ref.update(leased, (n) => n - batch.length)
+        leases.drop(batch)
         if (options.onOutcomes !== undefined) {
           const rows: Array<ResultRow> = []
           for (let i = 0; i < doneItems.length; i++) {
@@ -613,6 +634,7 @@ export const run = (
         })
         if (items.length > 0) {
           yield* Ref.update(leased, (n) => n + items.length)
+          leases.add(items)
           const byRun = new Map<string, number>()
           for (const it of items) byRun.set(it.run, (byRun.get(it.run) ?? 0) + 1)
           for (const [run, n] of byRun) yield* pending(run, { pending: -n, processing: n })
@@ -629,12 +651,15 @@ export const run = (
     // ---- lifecycle -------------------------------------------------------------------------------
 
     const fibers = yield* Scope.make()
+    yield* liveness.beat
     if (!synchronous) for (let i = 0; i < concurrency; i++) yield* Effect.forkIn(processorLoop, fibers)
     const committer = yield* Effect.forkIn(Effect.forever(committerStep), fibers)
     yield* Effect.forkIn(
       Effect.forever(
         Effect.sleep(Duration.millis(Math.max(50, Math.floor(leaseMs / 3)))).pipe(
-          Effect.zipRight(store.heartbeat(owner, leaseMs)),
+          // Suspended: the leases held at each beat, not those held when the loop was built.
+          Effect.zipRight(Effect.suspend(() => store.heartbeat(owner, leaseMs, leases.held()))),
+          Effect.zipRight(liveness.beat),
           Effect.catchAll((e) => Effect.logWarning(`lease heartbeat failed: ${e.message}`))
         )
       ),
@@ -653,6 +678,7 @@ export const run = (
     /** Stop claiming, let the stages finish (bounded), commit, hand back what is left. */
     const shutdown = (deadline: Duration.DurationInput) =>
       Effect.gen(function* () {
+        yield* liveness.stopping(deadline)
         if (Option.isSome(yield* Fiber.poll(committer))) {
           // The committer failed: nothing more can be written; release what we can and stop.
           yield* Scope.close(fibers, Exit.void)
@@ -666,7 +692,7 @@ export const run = (
           yield* Queue.offer(done, {
             _tag: "Release",
             item,
-            release: { run: item.run, seq: item.seq, owner, notBefore: 0, attempts: 0 },
+            release: { run: item.run, seq: item.seq, owner, notBefore: 0, attempts: 0, lease: item.deliveries },
             stop: true,
             stats: { retries: 0, rateLimitHits: 0, pausedMs: 0, ms: 0 }
           })
@@ -675,6 +701,7 @@ export const run = (
         yield* Scope.close(fibers, Exit.void)
         yield* flush
         yield* store.releaseOwner(owner)
+        yield* liveness.retire
       })
 
     // The committer never ends on its own; if it fails (a full disk, a read-only file), the worker

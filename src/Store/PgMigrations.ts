@@ -11,6 +11,7 @@
 import { Effect } from "effect"
 import { SqlClient } from "@effect/sql"
 import type { ResolvedMigration } from "@effect/sql/Migrator"
+import * as WorkerRows from "./WorkerRows.js"
 import { createTables } from "./SqlFleet.js"
 
 /** The schema name when none is given. */
@@ -99,6 +100,13 @@ const m3 = (schema: string) =>
     for (const statement of tables) yield* sql.unsafe(statement)
   })
 
+const m4 = (schema: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // Who is alive on this database (`sluice status`): each worker's row, written at every heartbeat.
+    yield* sql.unsafe(WorkerRows.createTable(`${schema}.workers`))
+  })
+
 /**
  * Every migration this version knows, for the tables in `schema` (a name `isSchemaName` accepts). A
  * database whose migrations table has a higher id was written by a newer sluice.
@@ -108,8 +116,9 @@ const m3 = (schema: string) =>
 export const migrations = (schema: string): ReadonlyArray<ResolvedMigration> => [
   [1, "items_and_runs", Effect.succeed(m1(schema))],
   [2, "response_cache", Effect.succeed(m2(schema))],
-  [3, "fleet_budget", Effect.succeed(m3(schema))]
+  [3, "fleet_budget", Effect.succeed(m3(schema))],
+  [4, "workers", Effect.succeed(m4(schema))]
 ]
 
 /** @since 0.1.0 */
-export const LATEST = 3
+export const LATEST = 4

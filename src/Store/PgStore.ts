@@ -16,9 +16,11 @@ import { Clock, Config, Duration, Effect, Layer, Option, Redacted, type ConfigEr
 import type { Item, SourceRecord } from "../Domain/Item.js"
 import { outputJson } from "../Domain/Outcome.js"
 import { emptyCounts, type RunMetrics } from "../Domain/Run.js"
+import { isConnectionLoss } from "./PgConnectionLoss.js"
 import { DEFAULT_SCHEMA, isSchemaName, LATEST, MIGRATIONS_TABLE, migrations } from "./PgMigrations.js"
 import * as SqlFleet from "./SqlFleet.js"
-import { Store, StoreError, type ClaimOptions, type Completion, type Release } from "./Store.js"
+import { Store, StoreError, type ClaimOptions, type Completion, type Lease, type Release } from "./Store.js"
+import * as WorkerRows from "./WorkerRows.js"
 import {
   countsOf,
   errorOf,
@@ -238,11 +240,11 @@ RETURNING i.rid, i.seq, i.key, i.payload, i.deliveries, i.attempts`
     claim: claim(false),
     claimRuns: claim(true),
     complete: `WITH u AS (
-  SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::bigint[])
-    AS u(rid, seq, owner, status, output, tag, message, attempts, route, finished_at)
+  SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::bigint[], $11::int[])
+    AS u(rid, seq, owner, status, output, tag, message, attempts, route, finished_at, lease)
 ), t AS (
   SELECT i.rid, i.seq FROM ${items} i JOIN u ON i.rid = u.rid AND i.seq = u.seq
-  WHERE i.status = 'processing' AND i.lease_owner = u.owner
+  WHERE i.status = 'processing' AND i.lease_owner = u.owner AND (u.lease IS NULL OR i.deliveries = u.lease)
   ORDER BY i.rid, i.seq FOR UPDATE OF i
 )
 UPDATE ${items} i SET status = u.status, result = u.output, error_tag = u.tag, error_message = u.message,
@@ -252,10 +254,10 @@ FROM t JOIN u ON u.rid = t.rid AND u.seq = t.seq
 WHERE i.rid = t.rid AND i.seq = t.seq
 RETURNING i.rid, i.seq`,
     release: `WITH u AS (
-  SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::bigint[], $5::int[]) AS u(rid, seq, owner, not_before, attempts)
+  SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::bigint[], $5::int[], $6::int[]) AS u(rid, seq, owner, not_before, attempts, lease)
 ), t AS (
   SELECT i.rid, i.seq FROM ${items} i JOIN u ON i.rid = u.rid AND i.seq = u.seq
-  WHERE i.status = 'processing' AND i.lease_owner = u.owner
+  WHERE i.status = 'processing' AND i.lease_owner = u.owner AND (u.lease IS NULL OR i.deliveries = u.lease)
   ORDER BY i.rid, i.seq FOR UPDATE OF i
 )
 UPDATE ${items} i SET status = 'pending', not_before = u.not_before, attempts = i.attempts + u.attempts,
@@ -263,6 +265,15 @@ UPDATE ${items} i SET status = 'pending', not_before = u.not_before, attempts = 
 FROM t JOIN u ON u.rid = t.rid AND u.seq = t.seq
 WHERE i.rid = t.rid AND i.seq = t.seq`,
     heartbeat: `WITH t AS (${lockedByOwner})
+UPDATE ${items} i SET lease_expires = $1 FROM t WHERE i.rid = t.rid AND i.seq = t.seq`,
+    // Only the leases the owner knows it holds, under their token.
+    heartbeatHeld: `WITH u AS (
+  SELECT * FROM unnest($3::int[], $4::bigint[], $5::int[]) AS u(rid, seq, lease)
+), t AS (
+  SELECT i.rid, i.seq FROM ${items} i JOIN u ON i.rid = u.rid AND i.seq = u.seq
+  WHERE i.status = 'processing' AND i.lease_owner = $2 AND i.deliveries = u.lease
+  ORDER BY i.rid, i.seq FOR UPDATE OF i
+)
 UPDATE ${items} i SET lease_expires = $1 FROM t WHERE i.rid = t.rid AND i.seq = t.seq`,
     releaseOwner: `WITH t AS (${lockedByOwner.replace("$2", "$1")})
 UPDATE ${items} i SET status = 'pending', lease_owner = NULL, lease_expires = NULL
@@ -305,8 +316,15 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
     const location = describeLocation(config, options.schema ?? DEFAULT_SCHEMA)
     const s = yield* schemaOf(options.schema, location)
     const scrub = scrubber(config.password === undefined ? [] : [Redacted.value(config.password)])
+    // A lost connection is `Unavailable` whatever the statement was: a worker waits it out (Reconnect.ts).
     const fail = (reason: StoreError["reason"], what: string) => (error: SqlError.SqlError) =>
-      new StoreError({ reason, location, message: scrub(`${what} ${location}: ${causeMessage(error)}`) })
+      isConnectionLoss(error)
+        ? new StoreError({
+            reason: "Unavailable",
+            location,
+            message: scrub(`lost the connection to ${location}: ${causeMessage(error)}`)
+          })
+        : new StoreError({ reason, location, message: scrub(`${what} ${location}: ${causeMessage(error)}`) })
     const writeError = fail("Write", "cannot write to")
     const readError = fail("Read", "cannot read")
     const q = statements(s)
@@ -662,10 +680,15 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
         return items
       })
 
-    const heartbeat = (owner: string, leaseMs: number) =>
+    const heartbeat = (owner: string, leaseMs: number, held?: ReadonlyArray<Lease>) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
-        return rowCount(yield* write(sql.unsafe(q.heartbeat, [now + leaseMs, owner]).raw))
+        if (held === undefined) return rowCount(yield* write(sql.unsafe(q.heartbeat, [now + leaseMs, owner]).raw))
+        if (held.length === 0) return 0
+        const rid: Array<number> = []
+        for (const h of held) rid.push(yield* requireRid(h.run))
+        const params = [now + leaseMs, owner, rid, held.map((h) => h.seq), held.map((h) => h.lease)]
+        return rowCount(yield* write(sql.unsafe(q.heartbeatHeld, params).raw))
       })
 
     const complete = (completions: ReadonlyArray<Completion>) =>
@@ -681,7 +704,8 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
           message: [] as Array<string | null>,
           attempts: [] as Array<number>,
           route: [] as Array<string | null>,
-          finishedAt: [] as Array<number>
+          finishedAt: [] as Array<number>,
+          lease: [] as Array<number | null>
         }
         for (const c of completions) {
           const o = c.outcome
@@ -695,6 +719,7 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
           cols.attempts.push(c.attempts)
           cols.route.push(c.route ?? null)
           cols.finishedAt.push(c.finishedAt)
+          cols.lease.push(c.lease ?? null)
         }
         const rows = yield* write(
           sql.unsafe<{ rid: number; seq: Num }>(q.complete, [
@@ -707,7 +732,8 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
             cols.message,
             cols.attempts,
             cols.route,
-            cols.finishedAt
+            cols.finishedAt,
+            cols.lease
           ])
         )
         const written = new Set(rows.map((r) => `${r.rid}:${Number(r.seq)}`))
@@ -725,7 +751,8 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
             releases.map((r) => r.seq),
             releases.map((r) => r.owner),
             releases.map((r) => r.notBefore),
-            releases.map((r) => r.attempts)
+            releases.map((r) => r.attempts),
+            releases.map((r) => r.lease ?? null)
           ])
         )
       })
@@ -912,6 +939,7 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
       finishedOverTime,
       addMetrics,
       metrics,
+      ...WorkerRows.make(sql, { workers: `${s}.workers`, items: `${s}.items` }, { write: writeError, read: readError }),
       ping
     })
   })

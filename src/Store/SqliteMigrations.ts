@@ -10,6 +10,7 @@
 import { Effect } from "effect"
 import { SqlClient } from "@effect/sql"
 import type { ResolvedMigration } from "@effect/sql/Migrator"
+import * as WorkerRows from "./WorkerRows.js"
 import { createTables } from "./SqlFleet.js"
 
 /** Runs get small integer ids; a run may hold up to 2^32 items. */
@@ -87,6 +88,12 @@ const m3 = Effect.gen(function* () {
   }
 })
 
+const m4 = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  // Who is alive on this database (`sluice status`): each worker's row, written at every heartbeat.
+  yield* sql.unsafe(WorkerRows.createTable("workers"))
+})
+
 /**
  * Every migration this version knows. A database with a higher id was written by a newer sluice.
  *
@@ -95,7 +102,8 @@ const m3 = Effect.gen(function* () {
 export const migrations: ReadonlyArray<ResolvedMigration> = [
   [1, "items_and_runs", Effect.succeed(m1)],
   [2, "response_cache", Effect.succeed(m2)],
-  [3, "fleet_budget", Effect.succeed(m3)]
+  [3, "fleet_budget", Effect.succeed(m3)],
+  [4, "workers", Effect.succeed(m4)]
 ]
 
 /** @since 0.1.0 */

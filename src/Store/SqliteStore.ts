@@ -20,7 +20,8 @@ import type { RunMetrics } from "../Domain/Run.js"
 import { LATEST, MIGRATIONS_TABLE, migrations, SEQ_SPAN } from "./SqliteMigrations.js"
 import * as SqlFleet from "./SqlFleet.js"
 import { retryBusy, writeTransaction } from "./SqliteTransaction.js"
-import { Store, StoreError, type ClaimOptions, type Completion } from "./Store.js"
+import { Store, StoreError, type ClaimOptions, type Completion, type Lease, type Release } from "./Store.js"
+import * as WorkerRows from "./WorkerRows.js"
 import {
   countsOf,
   errorOf,
@@ -193,7 +194,8 @@ const ANY_EXPIRED_SQL = `SELECT 1 AS x FROM items INDEXED BY items_leased WHERE 
 
 // Batches travel as one JSON array of positional rows: one statement per batch, and positions parse
 // faster than named fields.
-// Completion row: [id, owner, status, output, error tag, message (or skip reason), attempts, route, finished at].
+// Completion row: [id, owner, status, output, error tag, message (or skip reason), attempts, route, finished at,
+// lease token or null].
 const COMPLETE_SQL = `UPDATE items SET
   status = j.value ->> 2,
   result = CASE WHEN j.value ->> 2 = 'completed' THEN j.value -> 3 END,
@@ -206,9 +208,11 @@ const COMPLETE_SQL = `UPDATE items SET
   lease_expires = NULL
 FROM json_each(?) AS j
 WHERE items.id = j.value ->> 0 AND items.status = 'processing' AND items.lease_owner = j.value ->> 1
+  AND (j.value ->> 9 IS NULL OR items.deliveries = j.value ->> 9)
 RETURNING items.id`
 
-// The common case, completed items of one owner: [id, output as JSON text, attempts, route, finished at].
+// The common case, completed items of one owner: [id, output as JSON text, attempts, route, finished at,
+// lease token or null].
 // Fewer fields per row, and the output is stored as the text JSON.stringify made (as PgStore does),
 // so what the ordered output writes from memory is byte for byte what it would read back.
 const COMPLETE_DONE_SQL = `UPDATE items SET
@@ -221,9 +225,10 @@ const COMPLETE_DONE_SQL = `UPDATE items SET
   lease_expires = NULL
 FROM json_each(?) AS j
 WHERE items.id = j.value ->> 0 AND items.status = 'processing' AND items.lease_owner = ?
+  AND (j.value ->> 5 IS NULL OR items.deliveries = j.value ->> 5)
 RETURNING items.id`
 
-// Release row: [id, owner, not before, attempts].
+// Release row: [id, owner, not before, attempts, lease token or null].
 const RELEASE_SQL = `UPDATE items SET
   status = 'pending',
   not_before = j.value ->> 2,
@@ -231,7 +236,14 @@ const RELEASE_SQL = `UPDATE items SET
   lease_owner = NULL,
   lease_expires = NULL
 FROM json_each(?) AS j
-WHERE items.id = j.value ->> 0 AND items.status = 'processing' AND items.lease_owner = j.value ->> 1`
+WHERE items.id = j.value ->> 0 AND items.status = 'processing' AND items.lease_owner = j.value ->> 1
+  AND (j.value ->> 4 IS NULL OR items.deliveries = j.value ->> 4)`
+
+// Held lease row: [id, lease token]. Only leases the owner knows it holds, still under their token.
+const HEARTBEAT_HELD_SQL = `UPDATE items SET lease_expires = ?
+FROM json_each(?) AS j
+WHERE items.id = j.value ->> 0 AND items.status = 'processing' AND items.lease_owner = ?
+  AND items.deliveries = j.value ->> 1`
 
 // Record row: [seq, key, payload as JSON text, line, error]. A row with an error is stored already failed.
 const RECORD_SQL = `INSERT INTO items (id, rid, seq, key, payload, line, status, error_tag, error_message, created_at, finished_at)
@@ -601,9 +613,18 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
         return items
       })
 
-    const heartbeat = (owner: string, leaseMs: number) =>
+    const heartbeat = (owner: string, leaseMs: number, held?: ReadonlyArray<Lease>) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
+        if (held !== undefined) {
+          if (held.length === 0) return 0
+          const rows: Array<ReadonlyArray<number>> = []
+          for (const h of held) rows.push([(rids.get(h.run) ?? (yield* requireRid(h.run))) * SEQ_SPAN + h.seq, h.lease])
+          const result = yield* sql
+            .unsafe(HEARTBEAT_HELD_SQL, [now + leaseMs, JSON.stringify(rows), owner])
+            .raw.pipe(Effect.mapError(writeError))
+          return (result as { changes?: number }).changes ?? 0
+        }
         const result = yield* sql
           .unsafe("UPDATE items SET lease_expires = ? WHERE status = 'processing' AND lease_owner = ?", [
             now + leaseMs,
@@ -627,12 +648,34 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
           if (o._tag === "Completed") {
             let rows = done.get(c.owner)
             if (rows === undefined) done.set(c.owner, (rows = []))
-            rows.push([id, outputJson(o.output), c.attempts, c.route ?? null, c.finishedAt])
+            rows.push([id, outputJson(o.output), c.attempts, c.route ?? null, c.finishedAt, c.lease ?? null])
           } else {
             other.push(
               o._tag === "Skipped"
-                ? [id, c.owner, "skipped", null, null, o.reason, c.attempts, c.route ?? null, c.finishedAt]
-                : [id, c.owner, "failed", null, o.tag, o.message, c.attempts, c.route ?? null, c.finishedAt]
+                ? [
+                    id,
+                    c.owner,
+                    "skipped",
+                    null,
+                    null,
+                    o.reason,
+                    c.attempts,
+                    c.route ?? null,
+                    c.finishedAt,
+                    c.lease ?? null
+                  ]
+                : [
+                    id,
+                    c.owner,
+                    "failed",
+                    null,
+                    o.tag,
+                    o.message,
+                    c.attempts,
+                    c.route ?? null,
+                    c.finishedAt,
+                    c.lease ?? null
+                  ]
             )
           }
         }
@@ -655,15 +698,13 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
         return ids.map((id) => written.has(id))
       })
 
-    const release = (
-      releases: ReadonlyArray<{ run: string; seq: number; owner: string; notBefore: number; attempts: number }>
-    ) =>
+    const release = (releases: ReadonlyArray<Release>) =>
       Effect.gen(function* () {
         if (releases.length === 0) return
         const payload: Array<ReadonlyArray<unknown>> = []
         for (const r of releases) {
           const rid = rids.get(r.run) ?? (yield* requireRid(r.run))
-          payload.push([rid * SEQ_SPAN + r.seq, r.owner, r.notBefore, r.attempts])
+          payload.push([rid * SEQ_SPAN + r.seq, r.owner, r.notBefore, r.attempts, r.lease ?? null])
         }
         yield* sql.unsafe(RELEASE_SQL, [JSON.stringify(payload)]).pipe(retryBusy, Effect.mapError(writeError))
       })
@@ -850,6 +891,7 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
       finishedOverTime,
       addMetrics,
       metrics,
+      ...WorkerRows.make(sql, { workers: "workers", items: "items" }, { write: writeError, read: readError }),
       ping
     })
   })

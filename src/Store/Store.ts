@@ -68,6 +68,12 @@ export interface Completion {
   readonly route?: string | undefined
   readonly startedAt: number
   readonly finishedAt: number
+  /**
+   * The lease token: the item's `deliveries` as this owner's claim returned it. When given, the
+   * completion is refused once the item has been claimed again since, by anyone (this owner too):
+   * a worker cut off from the database past its lease cannot overwrite the delivery that replaced it.
+   */
+  readonly lease?: number | undefined
 }
 
 /**
@@ -81,6 +87,47 @@ export interface Release {
   readonly owner: string
   readonly notBefore: number
   readonly attempts: number
+  /** The lease token, as on `Completion`. */
+  readonly lease?: number | undefined
+}
+
+/**
+ * A lease a worker knows it holds: the item, and its `deliveries` when claimed (the lease token).
+ *
+ * @since 0.1.0
+ */
+export interface Lease {
+  readonly run: string
+  readonly seq: number
+  readonly lease: number
+}
+
+/**
+ * What a worker says about itself at every heartbeat, so `sluice status` can list the workers alive.
+ *
+ * @since 0.1.0
+ */
+export interface WorkerBeat {
+  /** The lease owner id. */
+  readonly owner: string
+  readonly host: string
+  readonly pid: number
+  readonly concurrency: number
+  /** Its lease length: a worker not heard from for this long is gone (its leases have expired). */
+  readonly leaseMs: number
+  readonly startedAt: number
+}
+
+/**
+ * A worker as the store last heard from it.
+ *
+ * @since 0.1.0
+ */
+export interface WorkerRow extends WorkerBeat {
+  /** Its last heartbeat. */
+  readonly seenAt: number
+  /** Items it holds leases on now. */
+  readonly holding: number
 }
 
 /**
@@ -172,8 +219,16 @@ export class Store extends Context.Tag("sluice/Store/Store")<
     readonly record: (run: string, records: ReadonlyArray<SourceRecord>) => Effect.Effect<RecordResult, StoreError>
     /** Leases up to `limit` claimable items in one atomic statement, lowest seq first. */
     readonly claim: (options: ClaimOptions) => Effect.Effect<ReadonlyArray<Item>, StoreError>
-    /** Extends every lease the owner holds; returns how many. */
-    readonly heartbeat: (owner: string, leaseMs: number) => Effect.Effect<number, StoreError>
+    /**
+     * Extends the owner's leases; returns how many. Given `held`, only those leases, and only while
+     * their token still matches: a lease the owner does not know it holds (a claim whose answer was
+     * lost with the connection) is left to expire.
+     */
+    readonly heartbeat: (
+      owner: string,
+      leaseMs: number,
+      held?: ReadonlyArray<Lease>
+    ) => Effect.Effect<number, StoreError>
     /**
      * Writes outcomes and statuses in one transaction (group commit). An item whose lease this owner
      * no longer holds is left alone; the result says, per completion, whether it was written.
@@ -205,6 +260,12 @@ export class Store extends Context.Tag("sluice/Store/Store")<
     ) => Effect.Effect<ReadonlyArray<FinishedBucket>, StoreError>
     readonly addMetrics: (run: string, delta: Partial<RunMetrics>) => Effect.Effect<void, StoreError>
     readonly metrics: (run: string) => Effect.Effect<RunMetrics, StoreError>
+    /** Records a worker's heartbeat (its row is created on the first). */
+    readonly announce: (beat: WorkerBeat) => Effect.Effect<void, StoreError>
+    /** Removes a worker that stopped cleanly. */
+    readonly retire: (owner: string) => Effect.Effect<void, StoreError>
+    /** The workers alive: heard from within their lease length, oldest first. */
+    readonly workers: Effect.Effect<ReadonlyArray<WorkerRow>, StoreError>
     /**
      * The fleet budget (`Engine/FleetBudget.ts`): reads an upstream's row (created empty when new) and
      * its holders under a lock, and writes back what `step` decides, in one transaction.

@@ -172,6 +172,32 @@ describe.concurrent("Pipeline.run", () => {
     })
   )
 
+  it.scoped("an item slower than its lease keeps it: the heartbeat renews the leases in hand", () =>
+    Effect.gen(function* () {
+      const { db, out } = yield* setup
+      const calls = makeCalls()
+      const renewed: Array<number> = []
+      yield* runToEnd(
+        db,
+        { run: "slow-items", concurrency: 2, output: out, leaseMs: 1_000 },
+        {
+          records: records(4),
+          wrapStore: (store) => ({
+            ...store,
+            heartbeat: (owner, leaseMs, held) =>
+              Effect.tap(store.heartbeat(owner, leaseMs, held), (n) => Effect.sync(() => renewed.push(n)))
+          }),
+          // Five leases long: unrenewed, each lease would lapse and the claimer would take it again.
+          process: (item) =>
+            Effect.as(Effect.zipRight(calls.record(item), Effect.sleep("5 seconds")), { output: answer(nOf(item)) })
+        }
+      )
+      expect(readJsonl(out)).toEqual(Array.from({ length: 4 }, (_, i) => completedLine(i)))
+      expect([0, 1, 2, 3].map((i) => calls.count(`k${i}`))).toEqual([1, 1, 1, 1])
+      expect(Math.max(...renewed)).toBeGreaterThan(0)
+    })
+  )
+
   it.scoped("never has more than `concurrency` items in the processor, and does reach that many", () =>
     Effect.gen(function* () {
       const { db } = yield* setup

@@ -8,7 +8,7 @@ import { Effect, Option, TestClock, type Layer, type Scope } from "effect"
 import { SourceRecord, type Item } from "../../src/Domain/Item.js"
 import * as Outcome from "../../src/Domain/Outcome.js"
 import { addMetrics, emptyCounts, emptyMetrics, type RunMetrics } from "../../src/Domain/Run.js"
-import { Store, type StoreError } from "../../src/Store/Store.js"
+import { Store, type Completion, type StoreError } from "../../src/Store/Store.js"
 import { done, rec, recs } from "./Fixtures.js"
 
 type StoreService = Store["Type"]
@@ -439,6 +439,131 @@ export const suite = (name: string, makeLayer: () => Layer.Layer<Store, StoreErr
           ])
           expect(written).toEqual([true, false, true])
           expect((yield* allResults(store, "r")).map((r) => r.status)).toEqual(["completed", "completed", "processing"])
+        }))
+    })
+
+    // ---- lease fencing ----------------------------------------------------------------------------
+
+    describe("lease fencing", () => {
+      /** `owner`'s completion of `item` under the lease token its claim returned. */
+      const fenced = (item: Item, owner: string, output: unknown): Completion => ({
+        ...done(item, owner, Outcome.completed(output)),
+        lease: item.deliveries
+      })
+
+      test("a completion under an old lease token is refused, even from the owner that holds the item again", (store) =>
+        Effect.gen(function* () {
+          yield* store.openRun("r", {})
+          yield* store.record("r", recs(1))
+          // A is cut off past its lease; B takes the item over and is cut off in turn; A claims it again.
+          const [first] = yield* store.claim({ owner: "A", limit: 1, leaseMs: 1_000 })
+          yield* TestClock.setTime(1_001)
+          const [second] = yield* store.claim({ owner: "B", limit: 1, leaseMs: 1_000 })
+          yield* TestClock.setTime(2_002)
+          const [third] = yield* store.claim({ owner: "A", limit: 1, leaseMs: 1_000 })
+          expect([first, second, third].map((i) => i?.deliveries)).toEqual([1, 2, 3])
+          // A's late result from its first delivery carries token 1: refused though A is the owner again.
+          expect(yield* store.complete([fenced(first!, "A", "late")])).toEqual([false])
+          expect(yield* store.complete([fenced(second!, "B", "late too")])).toEqual([false])
+          expect(yield* store.counts("r")).toEqual({ ...emptyCounts, processing: 1 })
+          expect(yield* store.complete([fenced(third!, "A", "current")])).toEqual([true])
+          const [row] = yield* allResults(store, "r")
+          expect(row?.status).toBe("completed")
+          expect(JSON.parse(row!.outputJson!)).toBe("current")
+          // Written once: a repeat of the accepted completion changes nothing.
+          expect(yield* store.complete([fenced(third!, "A", "again")])).toEqual([false])
+          expect(JSON.parse((yield* allResults(store, "r"))[0]!.outputJson!)).toBe("current")
+        }))
+
+      test("failed and skipped outcomes are fenced too, and a group commit is judged per item", (store) =>
+        Effect.gen(function* () {
+          yield* store.openRun("r", {})
+          yield* store.record("r", recs(3))
+          const [a0, a1, a2] = yield* store.claim({ owner: "A", limit: 3, leaseMs: 1_000 })
+          yield* TestClock.setTime(1_001)
+          // Only item 1 is taken over, then A reclaims it.
+          yield* store.heartbeat("A", 1_000, [
+            { run: "r", seq: 0, lease: a0!.deliveries },
+            { run: "r", seq: 2, lease: a2!.deliveries }
+          ])
+          const [again] = yield* store.claim({ owner: "A", limit: 1, leaseMs: 1_000 })
+          expect(again?.seq).toBe(1)
+          const written = yield* store.complete([
+            { ...done(a0!, "A", Outcome.failed("Invalid", "no", 1)), lease: a0!.deliveries },
+            { ...done(a1!, "A", Outcome.skipped("stale")), lease: a1!.deliveries },
+            { ...done(a2!, "A", Outcome.skipped("fine")), lease: a2!.deliveries }
+          ])
+          expect(written).toEqual([true, false, true])
+          expect((yield* allResults(store, "r")).map((r) => r.status)).toEqual(["failed", "processing", "skipped"])
+        }))
+
+      test("a release under an old lease token leaves the current delivery alone", (store) =>
+        Effect.gen(function* () {
+          yield* store.openRun("r", {})
+          yield* store.record("r", recs(1))
+          const [first] = yield* store.claim({ owner: "A", limit: 1, leaseMs: 1_000 })
+          yield* TestClock.setTime(1_001)
+          const [second] = yield* store.claim({ owner: "A", limit: 1, leaseMs: 1_000 })
+          yield* store.release([{ run: "r", seq: 0, owner: "A", notBefore: 0, attempts: 1, lease: first!.deliveries }])
+          expect(yield* store.counts("r")).toEqual({ ...emptyCounts, processing: 1 })
+          yield* store.release([{ run: "r", seq: 0, owner: "A", notBefore: 0, attempts: 1, lease: second!.deliveries }])
+          expect(yield* store.counts("r")).toEqual({ ...emptyCounts, pending: 1 })
+        }))
+
+      test("a heartbeat given the held leases renews only those, under their token", (store) =>
+        Effect.gen(function* () {
+          yield* store.openRun("r", {})
+          yield* store.record("r", recs(3))
+          // A holds 0 and 1; its claim of 2 was lost with the connection, so A does not list it.
+          const held = yield* store.claim({ owner: "A", limit: 2, leaseMs: 1_000 })
+          yield* store.claim({ owner: "A", limit: 1, leaseMs: 1_000 })
+          yield* TestClock.setTime(800)
+          const leases = held.map((i) => ({ run: i.run, seq: i.seq, lease: i.deliveries }))
+          expect(yield* store.heartbeat("A", 1_000, leases)).toBe(2)
+          expect(yield* store.heartbeat("A", 1_000, [])).toBe(0)
+          // A stale token renews nothing.
+          expect(yield* store.heartbeat("A", 1_000, [{ run: "r", seq: 0, lease: 99 }])).toBe(0)
+          yield* TestClock.setTime(1_500)
+          // The unlisted lease expired at 1000 and goes to B; A's listed ones run to 1800.
+          expect(seqs(yield* store.claim({ owner: "B", limit: 10, leaseMs: 1_000 }))).toEqual([2])
+          yield* TestClock.setTime(1_801)
+          expect(seqs(yield* store.claim({ owner: "B", limit: 10, leaseMs: 1_000 }))).toEqual([0, 1])
+        }))
+    })
+
+    // ---- workers ----------------------------------------------------------------------------------
+
+    describe("workers", () => {
+      const beat = (owner: string, startedAt: number, leaseMs = 1_000) => ({
+        owner,
+        host: "h1",
+        pid: 42,
+        concurrency: 8,
+        leaseMs,
+        startedAt
+      })
+
+      test("lists the workers heard from within their lease, with their last heartbeat and what they hold", (store) =>
+        Effect.gen(function* () {
+          expect(yield* store.workers).toEqual([])
+          yield* store.openRun("r", {})
+          yield* store.record("r", recs(5))
+          yield* TestClock.setTime(100)
+          yield* store.announce(beat("A", 100))
+          yield* TestClock.setTime(200)
+          yield* store.announce(beat("B", 200, 5_000))
+          yield* store.claim({ owner: "A", limit: 3, leaseMs: 1_000 })
+          yield* TestClock.setTime(900)
+          yield* store.announce(beat("A", 100))
+          expect(yield* store.workers).toEqual([
+            { ...beat("A", 100), seenAt: 900, holding: 3 },
+            { ...beat("B", 200, 5_000), seenAt: 200, holding: 0 }
+          ])
+          // A is not heard from again: gone once its lease length has passed. B's lease is longer.
+          yield* TestClock.setTime(1_901)
+          expect((yield* store.workers).map((w) => w.owner)).toEqual(["B"])
+          yield* store.retire("B")
+          expect(yield* store.workers).toEqual([])
         }))
     })
 

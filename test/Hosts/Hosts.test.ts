@@ -1,0 +1,221 @@
+/**
+ * sluice across machines: hosts are network namespaces joined by veth pairs on private bridges (see
+ * `Netns.ts`, `Cluster.ts`), PostgreSQL 2 ms away on its own host, the simulator on another, and
+ * `sluice worker`s on two or three more. Real processes, real time, real TCP across the veths.
+ *
+ * Needs root (for `ip netns`) and PostgreSQL. Without root it reports one line and does not run
+ * (`SLUICE_HOSTS=skip` says the same as root); as root, a machine that cannot make the namespaces fails.
+ */
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Cluster from "./Cluster.js"
+import * as Netns from "./Netns.js"
+import { until } from "./Cluster.js"
+import { countOf, occurrences, ownerLike, runPhase, sleep } from "./Scenario.js"
+
+const why = Netns.unsupported()
+if (why !== undefined) process.stderr.write(`test/Hosts: the multi-host scenarios did not run: ${why}\n`)
+
+/** What a worker says, once each, when the database goes and when it is back. */
+const LOST = "lost the database"
+const BACK = "is back after"
+
+/**
+ * The scenarios but the shared limit are about the database, not the upstream's limit: each process
+ * admits on its own (effectively unlimited) budget, so the fleet budget's own pace is not measured here.
+ */
+const OWN_BUDGETS = { SLUICE_FLEET_BUDGET: "off" }
+
+/** Sized so the whole file runs in about six minutes on two idle cores. */
+const SCALE = { items: 240, concurrency: 8, latencyMs: 2_000 }
+
+describe.skipIf(why !== undefined)("sluice on several hosts (network namespaces, real processes)", () => {
+  let cluster: Cluster.Cluster | undefined
+  const c = () => {
+    if (cluster === undefined) throw new Error("the hosts were not built (see the first error)")
+    return cluster
+  }
+  beforeAll(async () => {
+    cluster = await Cluster.start()
+  }, 120_000)
+  afterAll(async () => {
+    await cluster?.remove()
+  }, 60_000)
+
+  it("scale: the same latency-bound run on 1, 2 and 3 worker hosts goes near-linearly faster", async () => {
+    const cl = c()
+    const log = path.join(cl.dir, "scale.sim.jsonl")
+    // 2 s per call: the hosts wait on the upstream, not on the two cores.
+    await cl.simulate(["--latency-ms", String(SCALE.latencyMs), "--latency-sigma", "0.05"], log)
+    const hosts = [cl.hosts.w1, cl.hosts.w2, cl.hosts.w3]
+    const rates: Array<number> = []
+    for (const n of [1, 2, 3]) {
+      const phase = await runPhase(cl, log, {
+        name: `scale${n}`,
+        items: SCALE.items,
+        hosts: hosts.slice(0, n),
+        concurrency: SCALE.concurrency,
+        rpm: 1_000_000,
+        env: OWN_BUDGETS,
+        leaseSeconds: 30,
+        timeoutMs: 150_000
+      })
+      expect(phase.repeated).toBe(0)
+      // Items per second from the first call to the last answer: the fleet's whole run.
+      rates.push(SCALE.items / ((phase.spanMs + SCALE.latencyMs) / 1000))
+    }
+    process.stderr.write(
+      `scale (${SCALE.items} items, ${SCALE.latencyMs} ms per call, concurrency ${SCALE.concurrency} per host): ${rates
+        .map((r, i) => `${i + 1} host(s) ${r.toFixed(1)} items/s (${(r / rates[0]!).toFixed(2)}×)`)
+        .join(", ")}\n`
+    )
+    expect(rates[1]!).toBeGreaterThanOrEqual(0.85 * 2 * rates[0]!)
+    expect(rates[2]!).toBeGreaterThanOrEqual(0.85 * 3 * rates[0]!)
+  }, 400_000)
+
+  it("shared limit: 3 hosts each told the full 3,000 RPM share it: at most 3 429s, efficiency ≥ 0.95", async () => {
+    const cl = c()
+    const log = path.join(cl.dir, "shared.sim.jsonl")
+    const items = 900
+    await cl.simulate(["--rpm", "3000", "--latency-ms", "200", "--latency-sigma", "0.2"], log)
+    const phase = await runPhase(cl, log, {
+      name: "shared",
+      items,
+      hosts: [cl.hosts.w1, cl.hosts.w2, cl.hosts.w3],
+      concurrency: 16,
+      rpm: 3000,
+      leaseSeconds: 30,
+      timeoutMs: 120_000
+    })
+    const stats = JSON.parse(await cl.fetchIn(cl.hosts.api, "http://127.0.0.1:8080/_sim/stats")) as {
+      rateLimited: number
+    }
+    // The ideal: the items at exactly 3,000 a minute, from the first call to the last.
+    const efficiency = (items - 1) / 50_000 / (phase.spanMs / 1000)
+    process.stderr.write(
+      `shared limit: ${stats.rateLimited} 429s, efficiency ${efficiency.toFixed(3)}, ${phase.repeated} repeated call(s)\n`
+    )
+    expect(stats.rateLimited).toBeLessThanOrEqual(3)
+    expect(efficiency).toBeGreaterThanOrEqual(0.95)
+  }, 200_000)
+
+  it("lost host: kill -9 of every sluice process on one host; the others take its leases over and finish", async () => {
+    const cl = c()
+    const log = path.join(cl.dir, "lost.sim.jsonl")
+    const concurrency = 8
+    await cl.simulate(["--latency-ms", "1000", "--latency-sigma", "0.2"], log)
+    let killed: ReadonlyArray<number> = []
+    const phase = await runPhase(cl, log, {
+      name: "lost",
+      items: 480,
+      hosts: [cl.hosts.w1, cl.hosts.w2, cl.hosts.w3],
+      concurrency,
+      rpm: 1_000_000,
+      env: OWN_BUDGETS,
+      leaseSeconds: 10,
+      timeoutMs: 150_000,
+      during: async (_, run) => {
+        await until(async () => (await countOf(cl, run, "status = 'completed'")) >= 120, 90_000, "120 items done")
+        killed = await Netns.pidsOf(cl.hosts.w3)
+        await Netns.sh("ip", ["netns", "exec", cl.hosts.w3.ns, "kill", "-9", ...killed.map(String)])
+      }
+    })
+    expect(killed.length).toBeGreaterThan(0)
+    expect((await phase.workers[2]!.exited).signal).toBe("SIGKILL")
+    process.stderr.write(`lost host: ${phase.repeated} repeated call(s) (its concurrency: ${concurrency})\n`)
+    expect(phase.repeated).toBeLessThanOrEqual(concurrency)
+  }, 200_000)
+
+  it("partition: a host cut off from the database for 20 s loses its leases, its late results are refused, it rejoins", async () => {
+    const cl = c()
+    const log = path.join(cl.dir, "partition.sim.jsonl")
+    const concurrency = 6
+    await cl.simulate(["--latency-ms", "1000", "--latency-sigma", "0.2"], log)
+    let rejoined = false
+    let takenOver = 0
+    const phase = await runPhase(cl, log, {
+      name: "partition",
+      items: 700,
+      hosts: [cl.hosts.w1, cl.hosts.w2, cl.hosts.w3],
+      concurrency,
+      rpm: 1_000_000,
+      leaseSeconds: 8,
+      // A call unanswered for 3 s means the database is out of reach.
+      env: { ...OWN_BUDGETS, SLUICE_DB_TIMEOUT: "3" },
+      timeoutMs: 200_000,
+      during: async (workers, run) => {
+        const cut = workers[1]!
+        await until(async () => (await countOf(cl, run, "status = 'completed'")) >= 100, 90_000, "100 items done")
+        const held = await countOf(cl, run, `status = 'processing' AND lease_owner LIKE '${ownerLike(cut)}'`)
+        expect(held).toBeGreaterThan(0)
+        await Netns.setDbLink(cl.topology, cl.hosts.w2, false)
+        try {
+          await sleep(20_000)
+          // Its leases lapsed (it could not renew them) and the other hosts took its items over.
+          const now = Date.now()
+          expect(
+            await countOf(
+              cl,
+              run,
+              `status = 'processing' AND lease_owner LIKE '${ownerLike(cut)}' AND lease_expires > ${now}`
+            )
+          ).toBe(0)
+          takenOver = await countOf(cl, run, "deliveries > 1")
+          expect(cut.child.exitCode).toBeNull()
+        } finally {
+          await Netns.setDbLink(cl.topology, cl.hosts.w2, true)
+        }
+        // Back on the network, the same process claims again: it rejoined without a restart.
+        await until(
+          async () => (await countOf(cl, run, `lease_owner LIKE '${ownerLike(cut)}'`)) > 0,
+          60_000,
+          "the cut-off worker to claim again"
+        )
+        rejoined = true
+      }
+    })
+    const cut = phase.workers[1]!
+    expect(rejoined).toBe(true)
+    expect(takenOver).toBeGreaterThan(0)
+    // It said once that it lost the database, and once that it was back; its late results were refused.
+    expect(occurrences(cut.stderr(), LOST), cut.stderr()).toBe(1)
+    expect(occurrences(cut.stderr(), BACK), cut.stderr()).toBe(1)
+    expect(cut.stderr()).toContain("not stored: their leases had expired")
+    process.stderr.write(
+      `partition: ${takenOver} item(s) taken over, ${phase.repeated} repeated call(s) (its concurrency: ${concurrency})\n`
+    )
+    // Repeats are the items it had in hand when cut off: those in the stages and the few claimed ahead.
+    expect(phase.repeated).toBeLessThanOrEqual(2 * concurrency)
+  }, 300_000)
+
+  it("database restart: PostgreSQL restarts mid-run; workers reconnect with backoff, nothing is lost, none exits", async () => {
+    const cl = c()
+    const log = path.join(cl.dir, "restart.sim.jsonl")
+    const concurrency = 8
+    await cl.simulate(["--latency-ms", "1000", "--latency-sigma", "0.2"], log)
+    const phase = await runPhase(cl, log, {
+      name: "restart",
+      items: 480,
+      hosts: [cl.hosts.w1, cl.hosts.w2, cl.hosts.w3],
+      concurrency,
+      rpm: 1_000_000,
+      env: OWN_BUDGETS,
+      leaseSeconds: 30,
+      timeoutMs: 200_000,
+      during: async (workers, run) => {
+        await until(async () => (await countOf(cl, run, "status = 'completed'")) >= 120, 90_000, "120 items done")
+        await cl.stopDb()
+        await sleep(5_000)
+        for (const w of workers) expect(w.child.exitCode).toBeNull()
+        await cl.startDb()
+      }
+    })
+    // runPhase saw every process exit 0 and every item once; each worker said each change once.
+    for (const w of phase.workers) {
+      expect(occurrences(w.stderr(), LOST), w.stderr()).toBe(1)
+      expect(occurrences(w.stderr(), BACK), w.stderr()).toBe(1)
+    }
+    process.stderr.write(`database restart: ${phase.repeated} repeated call(s)\n`)
+    expect(phase.repeated).toBeLessThanOrEqual(3 * concurrency)
+  }, 300_000)
+})
