@@ -16,7 +16,7 @@ import * as SqliteStore from "../../src/Store/SqliteStore.js"
 import { tempDir } from "../support/Temp.js"
 
 const WRITERS = 8
-const ROUNDS = 12
+const ROUNDS = 5
 /** Per round, as in ContentionWriter.ts: keys shared by all writers, and keys of one writer. */
 const SHARED = 10
 const OWN = 10
