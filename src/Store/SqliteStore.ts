@@ -622,7 +622,7 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
           for (const h of held) rows.push([(rids.get(h.run) ?? (yield* requireRid(h.run))) * SEQ_SPAN + h.seq, h.lease])
           const result = yield* sql
             .unsafe(HEARTBEAT_HELD_SQL, [now + leaseMs, JSON.stringify(rows), owner])
-            .raw.pipe(Effect.mapError(writeError))
+            .raw.pipe(retryBusy, Effect.mapError(writeError))
           return (result as { changes?: number }).changes ?? 0
         }
         const result = yield* sql
