@@ -124,7 +124,12 @@ describe("PgStore (PostgreSQL specifics)", () => {
       expect(yield* psql("SELECT count(*) FROM public.invoices")).toBe("1\n")
       expect(
         yield* psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'sluice'")
-      ).toBe(`response_cache,runs,${MIGRATIONS_TABLE},sluice_meta,items`.split(",").sort().join(",") + "\n")
+      ).toBe(
+        `fleet_budget,fleet_holders,response_cache,runs,${MIGRATIONS_TABLE},sluice_meta,items`
+          .split(",")
+          .sort()
+          .join(",") + "\n"
+      )
     })
   )
 
