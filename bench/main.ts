@@ -5,13 +5,14 @@
  *   admission: sluice vs p-limit, p-queue, Bottleneck and Promise.all on the simulator (issue 4)
  *   queue:     echo throughput and peak memory through the SQLite queue, beside a bare loop (issue 3)
  *   loans:     the loan-ingest case's speed-up from its worker-thread pool (issue 6)
+ *   fleet:     sluice run + 2 workers on one SQLite file and one PostgreSQL database, one shared budget (issue 10)
  *
  * Pass names to run some: `npm run bench -- queue loans`.
  */
 import { spawnSync } from "node:child_process"
 import * as path from "node:path"
 
-const all = ["admission", "queue", "loans"]
+const all = ["admission", "queue", "loans", "fleet"]
 const chosen = process.argv.slice(2).filter((a) => all.includes(a))
 for (const name of chosen.length > 0 ? chosen : all) {
   console.log(`\n=== ${name} (${new Date().toISOString()})`)
