@@ -76,7 +76,14 @@ for (let rep = 0; rep < repeats; rep++) {
           Effect.suspend(() => {
             inProcess++
             return p.process(item, route)
-          }).pipe(Effect.ensuring(Effect.sync(() => inProcess--)))
+          }).pipe(
+            Effect.tapError((e) =>
+              Effect.sync(() => {
+                if (process.env["TRACE"] === "1") console.error(`error ${e._tag}: ${e.message.slice(0, 200)}`)
+              })
+            ),
+            Effect.ensuring(Effect.sync(() => inProcess--))
+          )
       }),
       wrapStore: (s) => ({
         ...s,

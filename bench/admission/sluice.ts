@@ -105,6 +105,10 @@ export const sluiceRun = (
   })
 
   return Effect.runPromise(
-    program.pipe(Effect.provide(layer), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.orDie)
+    program.pipe(
+      Effect.provide(layer),
+      Logger.withMinimumLogLevel(process.env["SLUICE_BENCH_DEBUG"] === "1" ? LogLevel.Debug : LogLevel.Warning),
+      Effect.orDie
+    )
   ).finally(() => fs.rmSync(dir, { recursive: true, force: true }))
 }

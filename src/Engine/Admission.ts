@@ -772,7 +772,7 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
       }
       const slack = HeaderBelief.slackOf(b.limit, kind === "requests" ? "requests" : "tokens")
       const deficit = HeaderBelief.decide(l.belief, candidates, l.owedKept, slack, now < contestedUntil)
-      if (kind !== "requests") HeaderBelief.voteRefund(l.belief, candidates, l.owedKept, l.owedRefunded, slack)
+      if (kind !== "requests") HeaderBelief.voteRefund(l.belief, candidates, l.owedKept, l.owedRefunded, b.limit)
       // Headers only ever lower a level: a snapshot predates the calls admitted since it was taken, so
       // raising to it would count those twice; and a short bucket refills soon anyway.
       if (deficit !== undefined) b.level = Math.min(b.level, Math.max(-b.capacity, b.capacity - deficit))

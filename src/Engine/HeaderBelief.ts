@@ -17,7 +17,8 @@
  * - Each reading (remaining, reset) earns trust when it agrees with the ledger and loses it when it
  *   claims the implausible; after a 429 an implausible reading is believed only from a source whose
  *   trust is not negative, so a reading that never made sense is not believed because a 429 came.
- * - Of the believed readings, the larger deficit is applied (the safer), and it only ever lowers a level.
+ * - Of the believed readings, the larger deficit is applied (the safer), and it only ever lowers a
+ *   level; without a 429 behind it, never below what our own ledger says.
  * - Refunds: the ledger is kept twice, as if the upstream kept every `max_tokens` reservation and as
  *   if it gave the unused part back at the answer. A trusted reading close to one and far from the
  *   other is a vote; REFUND_VOTES net votes make the refund believed. Until then none is assumed. A
@@ -113,7 +114,11 @@ export const decide = (
     // our ledger more often than not: a reading that never made sense (a window's remaining read
     // against a minute's limit) does not become sense because a 429 came.
     if (!plausible && (!contested || belief.trust[r.source] < 0)) continue
-    chosen = Math.max(chosen ?? 0, r.deficit)
+    // Until a 429 says otherwise, our own ledger is the truth: a reading may lower a level to it (a
+    // bucket clipped at full forgets what the ledger remembers), never below it. Readings are often
+    // coarse (whole-second RFC 3339 resets, remaining rounded to the thousand), and a coarse reading
+    // believed in full throttles for nothing.
+    chosen = Math.max(chosen ?? 0, contested ? r.deficit : Math.min(r.deficit, owedKept))
   }
   return chosen
 }
@@ -129,9 +134,12 @@ export const voteRefund = (
   candidates: ReadonlyArray<Reading>,
   owedKept: number,
   owedRefunded: number,
-  slack: number
+  limit: number
 ): void => {
-  if (owedKept - owedRefunded <= slack) return
+  // The two ledgers must differ by more than a reading's usual error: 100 ms of the limit, 100 tokens.
+  // Coarser readings (Anthropic rounds token remaining to the thousand) vote at random; a false belief
+  // then costs a 429, which takes it back.
+  if (owedKept - owedRefunded <= Math.max(limit / 600, 100)) return
   const trusted = candidates.filter((r) => belief.trust[r.source] > 0)
   if (trusted.length === 0) return
   const d = Math.max(...trusted.map((r) => r.deficit))

@@ -70,6 +70,9 @@ export const make = (options: SimulatorOptions): Effect.Effect<Simulator["Type"]
     )
     const handler = yield* Effect.sync(() => new Handler(options, recorder))
     const server = createServer(handler.handle)
+    // Node closes an idle keep-alive socket after 5 s, and a client that reuses it at that instant sees
+    // "other side closed". Hosted APIs keep idle connections open far longer; so does the simulator.
+    server.keepAliveTimeout = 65_000
     const port = yield* Effect.acquireRelease(listen(server, options.port ?? 0).pipe(Effect.orDie), () =>
       Effect.sync(() => handler.close()).pipe(Effect.zipRight(close(server)))
     )

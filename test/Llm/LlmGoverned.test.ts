@@ -113,19 +113,21 @@ describe("LlmGoverned", () => {
     })
   )
 
-  it.scoped("settles admission with the actual usage and resyncs from the response headers", () =>
+  it.scoped("settles admission against what the upstream charged and resyncs from believable headers", () =>
     Effect.gen(function* () {
       let headers: RateLimitSnapshot | undefined
       const upstream = yield* stub((req) => Effect.succeed(answer(req, 11, headers)))
       const { admission, budget, llm } = yield* governed(upstream.llm, { admission: { rpm: 6_000, tpm: 60_000 } })
-      // Reserved 9 + 100 tokens, used 20: 980 of 1000 left.
+      // Reserved 9 + 100 tokens, used 20: no refund is assumed until the upstream shows one, 891 left.
       yield* llm.complete(request("hello"))
-      assert.closeTo((yield* admission.state).tokenLevel!, 980, 1e-9)
+      assert.closeTo((yield* admission.state).tokenLevel!, 891, 1e-9)
+      // Both readings are plausible (within our ledger of 218 tokens and 2 requests plus slack), but with
+      // no 429 behind them they lower the levels only to what our own ledger says.
       headers = { limitTokens: 60_000, remainingTokens: 59_500, limitRequests: 6_000, remainingRequests: 5_990 }
       yield* llm.complete(request("again"))
       const s = yield* admission.state
-      assert.strictEqual(s.tokenLevel, 500)
-      assert.strictEqual(s.requestLevel, 90)
+      assert.strictEqual(s.tokenLevel, 1_000 - 218)
+      assert.strictEqual(s.requestLevel, 98)
       // Charged at the actual usage: 2 × (9 × 0.15 + 11 × 0.60) / 1e6.
       assert.closeTo((yield* budget.state).spentUsd, (2 * (9 * 0.15 + 11 * 0.6)) / 1e6, 1e-15)
       assert.strictEqual((yield* budget.state).reservedUsd, 0)
@@ -144,7 +146,9 @@ describe("LlmGoverned", () => {
       assert.strictEqual(error._tag, "RateLimited")
       const s = yield* admission.state
       assert.strictEqual(s.pausedUntilMs, 2_000)
-      assert.strictEqual(s.tokenLevel, 1_000) // the reservation came back
+      // The reservation came back (to a bucket now half a second: the 429 halved the window).
+      assert.strictEqual(s.windowMs, 500)
+      assert.strictEqual(s.tokenLevel, s.tokenCapacity)
       const others = yield* Effect.fork(
         Effect.all([llm.complete(request("a")), llm.complete(request("b"))], { concurrency: 2 })
       )
@@ -274,6 +278,36 @@ describe("LlmGoverned", () => {
         const s = yield* admission.state
         assert.isAbove(s.discoveredRpm!, TRUE_RPM * 0.7)
         assert.isBelow(s.discoveredRpm!, TRUE_RPM * 1.3)
+      })
+  )
+})
+
+describe("LlmGoverned max_tokens", () => {
+  it.scoped(
+    'a "length" finish is asked again with twice the room and never cached; a set max_tokens fails instead',
+    () =>
+      Effect.gen(function* () {
+        const asked: Array<number | undefined> = []
+        // Answers need 300 tokens: anything less is cut off.
+        const upstream = yield* stub((req) =>
+          Effect.sync(() => {
+            asked.push(req.maxTokens)
+            const cut = (req.maxTokens ?? 0) < 300
+            return { ...answer(req, cut ? req.maxTokens! : 300), finishReason: cut ? "length" : "stop" }
+          })
+        )
+        const { llm } = yield* governed(upstream.llm, { admission: { rpm: 6_000, tpm: 6_000_000 } })
+        const learned = yield* llm.complete(request("long", { maxTokens: undefined }))
+        assert.strictEqual(learned.finishReason, "stop")
+        assert.deepStrictEqual(asked, [256, 512], "the learned start (256) is cut off, then asked with 512")
+        // The complete answer was cached, not the cut one.
+        assert.strictEqual((yield* llm.complete(request("long", { maxTokens: undefined }))).usage.completionTokens, 300)
+        assert.strictEqual(asked.length, 2)
+        // With the caller's own max_tokens, no more room is taken: the item fails, nothing is stored.
+        const error = yield* Effect.flip(llm.complete(request("set", { maxTokens: 100 })))
+        assert.strictEqual(error._tag, "Invalid")
+        assert.match(error.message, /cut off at max_tokens 100/)
+        assert.deepStrictEqual(asked, [256, 512, 100])
       })
   )
 })
