@@ -168,7 +168,8 @@ describe("the dashboard in Chromium (real processes, real HTTP on 127.0.0.1)", (
     const used = await until(
       async () => Number(await rpm.getAttribute("data-used")),
       (u) => u >= 0.8 * RPM,
-      20_000,
+      // Under a heavily loaded machine the CPU can bind for a while before the limit does again.
+      60_000,
       "RPM use near its limit"
     )
     expect(used).toBeLessThan(1.1 * RPM)
