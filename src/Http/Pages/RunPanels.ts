@@ -80,7 +80,7 @@ export const chart = (d: RunData): string => {
 const useRow = (label: string, use: LimitUse, unit: string, note = "") => {
   const share = use.limit === undefined ? undefined : use.used / use.limit
   const cls = share === undefined ? "" : share >= 0.95 ? "w" : "c"
-  return `<tr data-limit="${label}"><th>${label}</th><td>${bar(share === undefined ? [] : [[cls, share, `${Math.round(share * 100)}%`]])}</td><td class="n"><span data-k="used">${compact(use.used)}</span> / <span data-k="limit">${use.limit === undefined ? "no limit" : compact(use.limit)}</span> ${unit}</td><td class="n">${share === undefined ? "–" : `${Math.round(share * 100)}%`}</td><td class="dim">${esc(use.source)}${note}</td></tr>`
+  return `<tr data-limit="${label}" data-used="${use.used.toFixed(1)}" data-ceiling="${use.limit ?? ""}"><th>${label}</th><td>${bar(share === undefined ? [] : [[cls, share, `${Math.round(share * 100)}%`]])}</td><td class="n"><span data-k="used">${compact(use.used)}</span> / <span data-k="limit">${use.limit === undefined ? "no limit" : compact(use.limit)}</span> ${unit}</td><td class="n">${share === undefined ? "–" : `${Math.round(share * 100)}%`}</td><td class="dim">${esc(use.source)}${note}</td></tr>`
 }
 
 /**
@@ -138,7 +138,7 @@ export const failures = (d: RunData): string => {
   if (total === 0) return `<p class="dim">No failed items.</p>`
   const retryable = d.tags.reduce((n, t) => n + t.retryable, 0)
   const retry = (tag: string | undefined, label: string, n: number) =>
-    `<form method="post" action="${runPath(d.info.id, "/retry")}">${tag === undefined ? "" : `<input type="hidden" name="tag" value="${esc(tag)}">`}<button${n === 0 ? ` disabled title="nothing here can be processed again"` : ""}>${esc(label)}</button></form>`
+    `<form method="post" action="${runPath(d.info.id, "/retry")}">${tag === undefined ? "" : `<input type="hidden" name="tag" value="${esc(tag)}">`}<button${n === 0 ? ` title="these are lines that could not be read: retrying leaves them failed"` : ""}>${esc(label)}</button></form>`
   const tagLinks = [
     `<a href="${query(d, undefined, -1)}" class="${d.filter.tag === undefined ? "on" : ""}">all (${num(total)})</a>`,
     ...d.tags.map(
@@ -160,8 +160,8 @@ export const failures = (d: RunData): string => {
   ]
     .filter((s) => s.length > 0)
     .join(" · ")
-  return `<div class="actions">${retry(undefined, `Retry all failed (${num(retryable)})`, retryable)}${d.tags
-    .map((t) => retry(t.tag, `Retry ${t.tag} (${num(t.retryable)})`, t.retryable))
+  return `<div class="actions">${retry(undefined, `Retry all failed (${num(total)})`, retryable)}${d.tags
+    .map((t) => retry(t.tag, `Retry ${t.tag} (${num(t.count)})`, t.retryable))
     .join("")}</div>
 ${unreadable > 0 ? `<p class="dim">${num(unreadable)} failed ${unreadable === 1 ? "item is a line" : "items are lines"} that could not be read: retrying cannot change them; fix the file and upload it again.</p>` : ""}
 <p class="tags">Filter by error: ${tagLinks}</p>
