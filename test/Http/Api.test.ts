@@ -367,7 +367,11 @@ describe("sluice serve HTTP API (real HTTP on 127.0.0.1)", () => {
         const dashboard = yield* call(`${base}/`)
         expect(dashboard.status).toBe(200)
         expect(dashboard.headers.get("content-type")).toMatch(/text\/html/)
-        expect(dashboard.text).toContain('fetch("/v1/runs"')
+        // The home page refreshes itself from its own live endpoint (server-rendered panels).
+        expect(dashboard.text).toContain('const url = "/runs.live?page=1"')
+        const live = yield* call(`${base}/runs.live?page=1`)
+        expect(live.status).toBe(200)
+        expect(JSON.parse(live.text)).toHaveProperty("panels")
         expect(dashboard.text).not.toMatch(external)
       }),
     { timeout: 60_000 }
