@@ -68,7 +68,7 @@ describe("sluice serve authorization (real HTTP on 127.0.0.1)", () => {
   })
 
   it.scopedLive(
-    "with a token: /v1 and /metrics answer 401 without `Authorization: Bearer <token>` (wrong token, wrong scheme, no scheme); health, docs and the dashboard stay open (real HTTP on 127.0.0.1)",
+    "with a token: /v1 and /metrics answer 401 without `Authorization: Bearer <token>` (wrong token, wrong scheme, no scheme); health and docs stay open; the dashboard asks for the token on a sign-in page (real HTTP on 127.0.0.1)",
     () =>
       Effect.gen(function* () {
         const dir = yield* tempDir()
@@ -113,7 +113,15 @@ describe("sluice serve authorization (real HTTP on 127.0.0.1)", () => {
         })
         expect(created.status).toBe(202)
 
-        for (const open of ["/healthz", "/readyz", "/docs/openapi.json", "/"]) {
+        // The dashboard shows items' payloads and failure messages: without the token it answers the
+        // sign-in form (401), never the page, and never echoes the token.
+        const signIn = yield* call(`${base}/`)
+        expect(signIn.status).toBe(401)
+        expect(signIn.text).toContain('<form method="post" action="/login">')
+        expect(signIn.text).not.toContain("<table")
+        expect(signIn.text).not.toContain(TOKEN)
+        expect((yield* call(`${base}/`, withAuth(`Bearer ${TOKEN}`))).status).toBe(200)
+        for (const open of ["/healthz", "/readyz", "/docs/openapi.json"]) {
           expect({ open, status: (yield* call(`${base}${open}`)).status }).toEqual({ open, status: 200 })
         }
       }),
