@@ -46,7 +46,10 @@ export const command = Command.make(
     dialect: Options.choice("dialect", dialectNames).pipe(
       Options.withDefault("legacy" as const),
       Options.withDescription(
-        Setting.describe("Which upstream to speak like: openai, compat (remaining of a 200 ms window), anthropic, azure, local (no rate headers), legacy", { default: "legacy" })
+        Setting.describe(
+          "Which upstream to speak like: openai, compat (remaining of a 200 ms window), anthropic, azure, local (no rate headers), legacy",
+          { default: "legacy" }
+        )
       )
     ),
     retryAfter: Options.choice("retry-after", ["ms", "seconds", "date"]).pipe(
