@@ -94,7 +94,9 @@ describe("Inbox service (real Dovecot, real processes, real time)", () => {
         expect(sum(mid.counts)).toBeLessThanOrEqual(N)
         expect(mid.counts.completed).toBeGreaterThanOrEqual(before.counts.completed)
         expect(mid.counts.completed).toBeLessThan(N)
-        expect(mid.counts.pending + mid.counts.processing).toBeGreaterThan(0)
+        // Work remains mid-stream: queued, in flight, or still in the mailbox (the inbox records mails
+        // as it polls them, so at some moments every recorded mail is finished and the rest not yet read).
+        expect(mid.counts.pending + mid.counts.processing + (N - sum(mid.counts))).toBeGreaterThan(0)
         expect(mid.counts.failed).toBe(0)
 
         const done = yield* Inbox.waitUntil(
