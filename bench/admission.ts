@@ -17,7 +17,7 @@
  * Then discovery: the local dialect (no rate headers), sluice with no limits configured, 6,000 RPM:
  * the time until a 5-second window admits 0.9 of the limit (goal: within 60 s).
  *
- * Usage: tsx bench/admission.ts [--n 1000] [--only request,token,latency,discovery] [--dialects openai,compat]
+ * Usage: tsx bench/admission.ts [--n 3000] [--only request,token,latency,discovery] [--dialects openai,compat]
  */
 import * as fs from "node:fs"
 import { bottleneckRun, type Context, pLimitRun, pQueueRun, type Result } from "./admission/contenders.js"
@@ -54,7 +54,7 @@ const arg = (name: string) => {
   const at = args.indexOf(name)
   return at >= 0 ? args[at + 1] : undefined
 }
-const N = Number(arg("--n") ?? 1_000)
+const N = Number(arg("--n") ?? 3_000)
 const only = arg("--only") === undefined ? undefined : new Set(arg("--only")!.split(","))
 const dialects =
   arg("--dialects") === undefined ? DIALECTS : DIALECTS.filter((d) => arg("--dialects")!.split(",").includes(d))

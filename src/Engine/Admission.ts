@@ -221,6 +221,11 @@ export class Admission extends Context.Tag("sluice/Engine/Admission")<
     /** The call failed without using its tokens: give them back (the request stays spent). */
     readonly refund: (reservation: Reservation) => Effect.Effect<void>
     /**
+     * Before the call is sent: it will ask for less than it waited for (a learned \`max_tokens\`
+     * replaced the guess it queued with), so the difference goes back at once. Never raises a cost.
+     */
+    readonly lower: (reservation: Reservation, cost: Cost) => Effect.Effect<void>
+    /**
      * A 429: everyone waits `ms` from now. Overlapping pauses extend, never shorten. While
      * discovering, it also halves the rate, once per congestion event: a 429 answering a call that
      * was admitted before the last decrease does not halve again.
@@ -286,9 +291,10 @@ class Ticket implements Reservation {
   settled = false
   constructor(
     readonly requests: number,
-    readonly tokens: number,
-    readonly inputTokens: number,
-    readonly outputTokens: number,
+    // Mutable only through \`lower\`, before the call is sent.
+    public tokens: number,
+    public inputTokens: number,
+    public outputTokens: number,
     readonly admittedAtMs: number,
     readonly waitedMs: number,
     readonly boundBy: Bound | undefined
@@ -691,6 +697,23 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
         )
       })
 
+    const lower = (reservation: Reservation, cost: Cost): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (!(reservation instanceof Ticket) || reservation.settled) return Effect.void
+        const t = cost.tokens ?? 0
+        const back = {
+          tokens: Math.max(0, reservation.tokens - t),
+          input: Math.max(0, reservation.inputTokens - (cost.inputTokens ?? t)),
+          output: Math.max(0, reservation.outputTokens - (cost.outputTokens ?? 0))
+        }
+        if (back.tokens === 0 && back.input === 0 && back.output === 0) return Effect.void
+        reservation.tokens -= back.tokens
+        reservation.inputTokens -= back.input
+        reservation.outputTokens -= back.output
+        // The upstream never sees the difference: both ledgers forget it.
+        return giveBack(back, "both")
+      })
+
     /**
      * A 429. It pauses everyone; while discovering it halves the rate (once per congestion event);
      * otherwise it is evidence that our accounting misses something: for a while header readings are
@@ -898,7 +921,7 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
       <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | Invalid, R> =>
         Effect.zipRight(acquire(cost), effect)
 
-    return Admission.of({ withCost, acquire, settle, refund, pause, resync, state })
+    return Admission.of({ withCost, acquire, settle, refund, lower, pause, resync, state })
   })
 
 /**

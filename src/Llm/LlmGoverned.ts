@@ -86,8 +86,14 @@ export const make = (options: Options = {}): Effect.Effect<Llm["Type"], never, R
     }
 
     /** Budget, admission and the call, with every reservation settled or given back whatever happens. */
-    const upstream = (request: ChatRequest, maxTokens: number): Effect.Effect<ChatResponse, LlmError> => {
+    const upstream = (
+      request: ChatRequest,
+      /** The allowance asked for; `learned` may lower it before sending, and `sent` says what went. */
+      sent: { maxTokens: number },
+      learned: CompletionLength | undefined
+    ): Effect.Effect<ChatResponse, LlmError> => {
       const prompt = promptTokens(request.messages)
+      const maxTokens = sent.maxTokens
       const estimateUsd = pricing.cost(request.model, { promptTokens: prompt, completionTokens: maxTokens })
       return Effect.uninterruptibleMask((restore) =>
         Effect.gen(function* () {
@@ -101,7 +107,15 @@ export const make = (options: Options = {}): Effect.Effect<Llm["Type"], never, R
             })
           ).pipe(Effect.onError(() => budget.release(hold)))
           yield* Effect.annotateCurrentSpan("sluice.admission.wait_ms", ticket.waitedMs)
-          const exit = yield* Effect.exit(restore(inner.complete({ ...request, maxTokens })))
+          // Calls queue with the allowance known when they arrived; the first answers may have taught
+          // a smaller one meanwhile. Sending the smaller one and giving the difference back keeps a
+          // queue of guesses from spending the token budget (see CompletionLength's first look).
+          const now = learned?.allowance() ?? maxTokens
+          if (now < maxTokens) {
+            sent.maxTokens = now
+            yield* admission.lower(ticket, { tokens: prompt + now, inputTokens: prompt, outputTokens: now })
+          }
+          const exit = yield* Effect.exit(restore(inner.complete({ ...request, maxTokens: sent.maxTokens })))
           if (Exit.isSuccess(exit)) {
             const response = exit.value
             yield* admission.settle(ticket, response.usage)
@@ -146,8 +160,13 @@ export const make = (options: Options = {}): Effect.Effect<Llm["Type"], never, R
       const learned = request.maxTokens === undefined ? lengthOf(request.model) : undefined
       let allowance = request.maxTokens ?? learned!.allowance()
       let response: ChatResponse
+      let first = true
       for (;;) {
-        response = yield* breaker.protect(upstream(request, allowance))
+        const sent = { maxTokens: allowance }
+        // Only a first ask may be lowered: a re-ask after a cut-off needs the room it asks for.
+        response = yield* breaker.protect(upstream(request, sent, first ? learned : undefined))
+        allowance = sent.maxTokens
+        first = false
         const cutOff = response.finishReason === "length"
         learned?.observe(response.usage.completionTokens, allowance, cutOff)
         if (!cutOff) break

@@ -311,3 +311,31 @@ describe("LlmGoverned max_tokens", () => {
       })
   )
 })
+
+describe("LlmGoverned learned max_tokens while calls queue", () => {
+  it.scoped(
+    "calls that queued with the start allowance are sent with the learned one, and the difference goes back",
+    () =>
+      Effect.gen(function* () {
+        const asked: Array<number | undefined> = []
+        // Answers of 10 tokens, 100 ms each.
+        const upstream = yield* stub((req) =>
+          Effect.sync(() => asked.push(req.maxTokens)).pipe(
+            Effect.zipRight(Effect.sleep("100 millis")),
+            Effect.as(answer(req, 10))
+          )
+        )
+        // 300 tokens a second: one call at the start allowance (256 + the prompt) fits per ~0.9 s.
+        const { llm } = yield* governed(upstream.llm, { admission: { rpm: 6_000, tpm: 18_000 }, cache: false })
+        const fibers = yield* Effect.forEach(
+          Array.from({ length: 10 }, (_, i) => i),
+          (i) => Effect.fork(llm.complete(request(`c${i}`, { maxTokens: undefined })))
+        )
+        yield* TestClock.adjust("4 seconds")
+        // Four calls went at the start allowance before four answers were in; every later one, though it
+        // queued at 256, went with twice the longest answer (20), and its unused reservation came back.
+        assert.deepStrictEqual(asked, [256, 256, 256, 256, 20, 20, 20, 20, 20, 20])
+        for (const f of fibers) assert.isTrue(Option.isSome(yield* Fiber.poll(f)), "every call finished within 4 s")
+      })
+  )
+})
