@@ -278,12 +278,18 @@ interface Limit {
  * opening), so the upstream's bucket starts refilling later than ours; without this margin the
  * first burst can outrun its refill and draw a 429.
  */
-const makeLimit = (kind: Kind, limit: number, windowMs: number, full: boolean, assumeRefunds: boolean): Limit => {
+const makeLimit = (
+  kind: Kind,
+  limit: number,
+  windowMs: number,
+  full: boolean,
+  assumeRefunds: boolean,
+  belief: HeaderBelief.Belief = HeaderBelief.make()
+): Limit => {
   const min = kind === "requests" ? 1 : 0
   const capacity = Math.max((limit * windowMs) / 60_000, min)
   const margin = full ? 0 : Math.max(min, capacity * 0.15)
-  const belief = HeaderBelief.make()
-  belief.refunds = assumeRefunds
+  if (assumeRefunds) belief.refunds = true
   return { kind, bucket: Bucket.make(limit, windowMs, min, margin), owedKept: 0, owedRefunded: 0, belief }
 }
 
@@ -764,8 +770,11 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
         return false
       }
       const fresh = existing === undefined || (kind === "requests" && discovering())
-      if (existing === undefined) limits[kind] = makeLimit(kind, limit, windowMs, startFull, assumeRefunds)
-      else Bucket.resize(existing.bucket, limit)
+      if (existing === undefined) {
+        // Only Anthropic states a separate output limit, and it documents adjusting it to actual use.
+        const belief = kind === "output" ? HeaderBelief.documentedRefund() : HeaderBelief.make()
+        limits[kind] = makeLimit(kind, limit, windowMs, startFull, assumeRefunds, belief)
+      } else Bucket.resize(existing.bucket, limit)
       if (kind === "requests") rpmSource = limit === configuredRpm ? "configured" : "headers"
       if (kind === "tokens") tpmSource = limit === configuredTpm ? "configured" : "headers"
       return fresh
@@ -794,7 +803,9 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
         return
       }
       const slack = HeaderBelief.slackOf(b.limit, kind === "requests" ? "requests" : "tokens")
-      const deficit = HeaderBelief.decide(l.belief, candidates, l.owedKept, slack, now < contestedUntil)
+      // Our ledger as we believe the upstream keeps it: with refunds believed, the refunding one.
+      const owed = l.belief.refunds ? l.owedRefunded : l.owedKept
+      const deficit = HeaderBelief.decide(l.belief, candidates, owed, slack, now < contestedUntil)
       if (kind !== "requests") HeaderBelief.voteRefund(l.belief, candidates, l.owedKept, l.owedRefunded, b.limit)
       // Headers only ever lower a level: a snapshot predates the calls admitted since it was taken, so
       // raising to it would count those twice; and a short bucket refills soon anyway.
