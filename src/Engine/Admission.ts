@@ -741,8 +741,8 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
         rateLimitHits++
         if (Number.isFinite(ms) && ms > 0) pausedUntil = Math.max(pausedUntil, now + ms)
         contestedUntil = now + CONTESTED_MS
-        each((l) => HeaderBelief.unexpected429(l.belief))
         const admittedAt = reservation?.admittedAtMs ?? now
+        each((l) => HeaderBelief.unexpected429(l.belief, admittedAt))
         const r = limits.requests
         if (discovering() && r !== undefined) {
           if (admittedAt < lastDecreaseAt) return Effect.void
@@ -772,7 +772,7 @@ export const make = (options: AdmissionOptions = {}): Effect.Effect<Admission["T
       const fresh = existing === undefined || (kind === "requests" && discovering())
       if (existing === undefined) {
         // Only Anthropic states a separate output limit, and it documents adjusting it to actual use.
-        const belief = kind === "output" ? HeaderBelief.documentedRefund() : HeaderBelief.make()
+        const belief = kind === "output" ? HeaderBelief.documentedRefund(last) : HeaderBelief.make()
         limits[kind] = makeLimit(kind, limit, windowMs, startFull, assumeRefunds, belief)
       } else Bucket.resize(existing.bucket, limit)
       if (kind === "requests") rpmSource = limit === configuredRpm ? "configured" : "headers"

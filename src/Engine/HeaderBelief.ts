@@ -81,10 +81,18 @@ export interface Belief {
   refunds: boolean
   /** Whether readings vote on refunds; false where the belief comes from the upstream's documents. */
   readonly votes: boolean
+  /** When the limit became known: a 429 for a call admitted before then says nothing of this belief. */
+  readonly sinceMs: number
 }
 
 /** @since 0.2.0 */
-export const make = (): Belief => ({ trust: { remaining: 0, reset: 0 }, refundVotes: 0, refunds: false, votes: true })
+export const make = (): Belief => ({
+  trust: { remaining: 0, reset: 0 },
+  refundVotes: 0,
+  refunds: false,
+  votes: true,
+  sinceMs: Number.NEGATIVE_INFINITY
+})
 
 /**
  * A refund believed from the start, for a limit whose headers identify an upstream that documents it:
@@ -97,11 +105,12 @@ export const make = (): Belief => ({ trust: { remaining: 0, reset: 0 }, refundVo
  *
  * @since 0.2.0
  */
-export const documentedRefund = (): Belief => ({
+export const documentedRefund = (nowMs: number): Belief => ({
   trust: { remaining: 0, reset: 0 },
   refundVotes: REFUND_VOTES,
   refunds: true,
-  votes: false
+  votes: false,
+  sinceMs: nowMs
 })
 
 /**
@@ -177,8 +186,11 @@ export const voteRefund = (
  *
  * @since 0.2.0
  */
-export const unexpected429 = (belief: Belief): void => {
+export const unexpected429 = (belief: Belief, admittedAtMs: number): void => {
   if (!belief.votes) {
+    // Calls admitted before the limit was known (the first burst, before any headers) were never
+    // accounted for under this belief.
+    if (admittedAtMs < belief.sinceMs) return
     // A documented refund: one 429 can come from anything (another consumer of the key, the first
     // burst); the second says our accounting of this limit is wrong, and the belief goes for good.
     belief.refundVotes -= REFUND_VOTES / 2
