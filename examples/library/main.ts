@@ -3,7 +3,8 @@
  * The README shows this file. Run it with `npx tsx examples/library/main.ts`.
  */
 import { Effect, Layer, Stream } from "effect"
-import { Classifier, Errors, Fetcher, Item, Persister, Pipeline, Processor, SqliteStore } from "sluice"
+import { Classifier, Errors, Fetcher, Item, Persister, Pipeline, Processor } from "sluice"
+import { SqliteStore } from "sluice/sqlite"
 
 // fetch: the host's own source (here three records in memory; a file, a mailbox, an API in practice).
 const Source = Layer.succeed(

@@ -13,7 +13,8 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Duration, Effect, Layer, Schema } from "effect"
-import { Errors, Imap, type Item, Processor } from "sluice"
+import { Errors, type Item, Processor } from "sluice"
+import { Imap } from "sluice/imap"
 
 export interface ErpClientOptions {
   /** e.g. `http://127.0.0.1:40123` */
