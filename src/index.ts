@@ -64,4 +64,3 @@ export * as CircuitBreaker from "./Engine/CircuitBreaker.js"
 export * as Budget from "./Engine/Budget.js"
 /** @since 0.1.0 */
 export * as Pricing from "./Llm/Pricing.js"
-
