@@ -52,6 +52,8 @@ export * as OrderedOutput from "./Engine/OrderedOutput.js"
 /** @since 0.1.0 */
 export * as Store from "./Store/Store.js"
 /** @since 0.1.0 */
+export * as MemoryStore from "./Store/MemoryStore.js"
+/** @since 0.1.0 */
 export * as Llm from "./Llm/Llm.js"
 /** @since 0.1.0 */
 export * as TokenEstimate from "./Llm/TokenEstimate.js"
