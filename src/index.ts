@@ -22,6 +22,10 @@ export * as Outcome from "./Domain/Outcome.js"
 export * as Run from "./Domain/Run.js"
 /** @since 0.1.0 */
 export * as RunConfig from "./Domain/RunConfig.js"
+/** @since 0.1.0 */
+export * as Upstream from "./Domain/Upstream.js"
+/** @since 0.1.0 */
+export * as Usage from "./Domain/Usage.js"
 
 /** @since 0.1.0 */
 export * as Fetcher from "./Stages/Fetcher.js"

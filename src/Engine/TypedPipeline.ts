@@ -18,7 +18,7 @@ import { Classifier, type Route } from "../Stages/Classifier.js"
 import { Fetcher, noAck } from "../Stages/Fetcher.js"
 import { Persister } from "../Stages/Persister.js"
 import { type Processed, Processor } from "../Stages/Processor.js"
-import type { Usage } from "../Stages/Usage.js"
+import type { Usage } from "../Domain/Usage.js"
 
 /**
  * An item whose payload has been decoded.

@@ -15,7 +15,7 @@ import * as Fetcher from "../../src/Stages/Fetcher.js"
 import * as Persister from "../../src/Stages/Persister.js"
 import { layerStoreOnly } from "../../src/Stages/Persister.js"
 import type * as Processor from "../../src/Stages/Processor.js"
-import * as Usage from "../../src/Stages/Usage.js"
+import * as Usage from "../../src/Domain/Usage.js"
 import { layerMemory } from "../../src/Store/MemoryStore.js"
 import { Store } from "../../src/Store/Store.js"
 
