@@ -155,7 +155,7 @@ export const make = (options: Options): Llm["Type"] => {
         // every item in flight has spent its attempts (slowly, with admission still learning the rate).
         return refused >= GIVE_UP_CALLS && now - firstRefusedAt >= GIVE_UP_MS
           ? Effect.fail(new UpstreamUnusable({ reason: "Unreachable", message, cause: error.cause }))
-          : Effect.fail(new Transient({ ...error, neverAnswered: true, message }))
+          : Effect.fail(new Transient({ ...error, neverAnswered: true, message, cause: error.cause }))
       })
     }
     return Effect.fail(error)
@@ -288,7 +288,7 @@ const toUpstreamError = (
 ): UpstreamError | undefined => {
   // Order matters: the timeout and abort errors are subclasses of APIConnectionError / APIError.
   if (cause instanceof APIConnectionTimeoutError)
-    return new Transient({ ...timedOut(), cause: safeCause(cause, oneLine) })
+    return new Transient({ reason: "Timeout", message: timedOut().message, cause: safeCause(cause, oneLine) })
   if (cause instanceof APIUserAbortError) {
     return new Transient({ reason: "Connection", message: "Request was aborted", cause: safeCause(cause, oneLine) })
   }
