@@ -15,74 +15,20 @@ import { Clock, Effect, Layer, Option } from "effect"
 import type { Item, SourceRecord } from "../Domain/Item.js"
 import { legacyKey } from "../Domain/ItemKey.js"
 import { outputJson } from "../Domain/Outcome.js"
-import { addMetrics, emptyCounts, emptyMetrics, type RunCounts, type RunMetrics } from "../Domain/Run.js"
+import { addMetrics, emptyMetrics } from "../Domain/Run.js"
 import { emptyRow, type FleetHolder, type FleetRow } from "./Fleet.js"
+import { holds, insertOrdered, makeReads, type Row, type RunState, runInfo, type WorkerState } from "./MemoryRows.js"
 import {
   type ClaimOptions,
   type Completion,
-  type ErrorRow,
-  type FailureRow,
-  type FailureTag,
   type Lease,
   type Release,
-  type ResultRow,
-  type RunInfo,
   Store,
   StoreError,
-  type WorkerBeat,
-  type WorkerRow
+  type WorkerBeat
 } from "./Store.js"
 
-type Status = ResultRow["status"]
-
-interface Row {
-  readonly seq: number
-  key: string
-  /** JSON text; null for a line that could not be read (nothing to process again). */
-  readonly payload: string | null
-  readonly line: number | null
-  status: Status
-  result: string | null
-  errorTag: string | null
-  errorMessage: string | null
-  attempts: number
-  deliveries: number
-  route: string | null
-  leaseOwner: string | null
-  leaseExpires: number
-  notBefore: number
-  startedAt: number | null
-  finishedAt: number | null
-}
-
-interface RunState {
-  info: RunInfo
-  /** JSON text of the config, so a stored config is a copy, as in the SQL stores. */
-  config: string
-  metrics: RunMetrics
-  nextSeq: number
-  readonly bySeq: Map<number, Row>
-  readonly byKey: Map<string, Row>
-  /** Rows in seq order: claims, results and pages walk it. */
-  readonly ordered: Array<Row>
-}
-
 const LOCATION = "memory"
-
-/** Inserts `row` into `rows`, kept in seq order; appending (the usual case) costs nothing. */
-const insertOrdered = (rows: Array<Row>, row: Row) => {
-  if (rows.length === 0 || rows[rows.length - 1]!.seq < row.seq) return void rows.push(row)
-  let lo = 0
-  let hi = rows.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (rows[mid]!.seq < row.seq) lo = mid + 1
-    else hi = mid
-  }
-  rows.splice(lo, 0, row)
-}
-
-const runInfo = (state: RunState): RunInfo => ({ ...state.info, config: JSON.parse(state.config) })
 
 /**
  * A fresh, empty store.
@@ -92,7 +38,7 @@ const runInfo = (state: RunState): RunInfo => ({ ...state.info, config: JSON.par
  */
 export const make: Effect.Effect<Store["Type"]> = Effect.sync(() => {
   const runs = new Map<string, RunState>()
-  const workerRows = new Map<string, WorkerBeat & { seenAt: number }>()
+  const workerRows = new Map<string, WorkerState>()
   const fleetRows = new Map<string, FleetRow>()
   const fleetHolders = new Map<string, Map<string, FleetHolder>>()
 
@@ -101,12 +47,6 @@ export const make: Effect.Effect<Store["Type"]> = Effect.sync(() => {
   const requireRun = (run: string): Effect.Effect<RunState, StoreError> => {
     const state = runs.get(run)
     return state === undefined ? Effect.fail(noRun(run)) : Effect.succeed(state)
-  }
-  /** The runs a read covers: one, or all in the order they were opened. */
-  const scope = (run: string | undefined): ReadonlyArray<RunState> => {
-    if (run === undefined) return [...runs.values()]
-    const state = runs.get(run)
-    return state === undefined ? [] : [state]
   }
   const withNow = <A>(f: (now: number) => A) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => f(now)))
@@ -263,13 +203,6 @@ export const make: Effect.Effect<Store["Type"]> = Effect.sync(() => {
     })
 
   const rowOf = (run: string, seq: number) => Effect.map(requireRun(run), (state) => state.bySeq.get(seq))
-  /** The owner still holds the row's lease (under `lease`, the delivery it was claimed as, when given). */
-  const holds = (row: Row | undefined, owner: string, lease: number | undefined): row is Row =>
-    row !== undefined &&
-    row.status === "processing" &&
-    row.leaseOwner === owner &&
-    (lease === undefined || row.deliveries === lease)
-
   const heartbeat = (owner: string, leaseMs: number, held?: ReadonlyArray<Lease>) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
@@ -346,49 +279,8 @@ export const make: Effect.Effect<Store["Type"]> = Effect.sync(() => {
       return n
     })
 
-  const allRows = (run: string | undefined) =>
-    scope(run).flatMap((state) => state.ordered.map((row) => ({ run: state.info.id, row })))
-
-  const counts = (run?: string) =>
-    Effect.sync((): RunCounts => {
-      const c = { ...emptyCounts }
-      for (const { row } of allRows(run)) c[row.status]++
-      return c
-    })
-
-  const results = (run: string, opts: { readonly afterSeq: number; readonly limit: number }) =>
-    Effect.sync(() =>
-      allRows(run)
-        .filter(({ row }) => row.seq > opts.afterSeq)
-        .slice(0, Math.max(0, opts.limit))
-        .map(({ row }): ResultRow => ({
-          seq: row.seq,
-          key: row.key,
-          status: row.status,
-          outputJson: row.result,
-          errorTag: row.errorTag,
-          errorMessage: row.errorMessage,
-          attempts: row.attempts
-        }))
-    )
-
-  const lastErrors = (run: string | undefined, limit: number) =>
-    Effect.sync(() =>
-      allRows(run)
-        .map((r, i) => ({ ...r, i }))
-        .filter(({ row }) => row.status === "failed")
-        .sort((a, b) => (b.row.finishedAt ?? -Infinity) - (a.row.finishedAt ?? -Infinity) || b.i - a.i)
-        .slice(0, Math.max(0, limit))
-        .map(({ run, row }): ErrorRow => ({
-          run,
-          seq: row.seq,
-          key: row.key,
-          errorTag: row.errorTag ?? "Unknown",
-          errorMessage: row.errorMessage ?? "",
-          attempts: row.attempts,
-          finishedAt: row.finishedAt
-        }))
-    )
+  const reads = makeReads(runs, workerRows)
+  const { allRows } = reads
 
   const retryFailed = (run?: string, tag?: string) =>
     Effect.sync(() => {
@@ -407,57 +299,6 @@ export const make: Effect.Effect<Store["Type"]> = Effect.sync(() => {
       return n
     })
 
-  const failures = (
-    run: string,
-    opts: { readonly tag?: string | undefined; readonly afterSeq: number; readonly limit: number }
-  ) =>
-    Effect.sync(() =>
-      allRows(run)
-        .filter(
-          ({ row }) =>
-            row.status === "failed" && row.seq > opts.afterSeq && (opts.tag === undefined || row.errorTag === opts.tag)
-        )
-        .slice(0, Math.max(0, opts.limit))
-        .map(({ row }): FailureRow => ({
-          seq: row.seq,
-          key: row.key,
-          line: row.line,
-          errorTag: row.errorTag ?? "Unknown",
-          errorMessage: row.errorMessage ?? "",
-          attempts: row.attempts,
-          finishedAt: row.finishedAt,
-          retryable: row.payload !== null
-        }))
-    )
-
-  const failureTags = (run: string) =>
-    Effect.sync(() => {
-      const byTag = new Map<string, { count: number; retryable: number }>()
-      for (const { row } of allRows(run)) {
-        if (row.status !== "failed") continue
-        const tag = row.errorTag ?? "Unknown"
-        const t = byTag.get(tag) ?? { count: 0, retryable: 0 }
-        t.count++
-        if (row.payload !== null) t.retryable++
-        byTag.set(tag, t)
-      }
-      return [...byTag]
-        .map(([tag, t]): FailureTag => ({ tag, ...t }))
-        .sort((a, b) => b.count - a.count || (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0))
-    })
-
-  const finishedOverTime = (run: string, bucketMs: number) =>
-    Effect.sync(() => {
-      const size = Math.max(1, Math.floor(bucketMs))
-      const buckets = new Map<number, number>()
-      for (const { row } of allRows(run)) {
-        if (row.finishedAt === null) continue
-        const at = Math.floor(row.finishedAt / size) * size
-        buckets.set(at, (buckets.get(at) ?? 0) + 1)
-      }
-      return [...buckets].sort(([a], [b]) => a - b).map(([atMs, finished]) => ({ atMs, finished }))
-    })
-
   const announce = (beat: WorkerBeat) =>
     withNow((now) => {
       const known = workerRows.get(beat.owner)
@@ -468,22 +309,6 @@ export const make: Effect.Effect<Store["Type"]> = Effect.sync(() => {
           : { ...known, seenAt: now, concurrency: beat.concurrency, leaseMs: beat.leaseMs }
       )
     })
-
-  const workers = withNow((now) =>
-    [...workerRows.values()]
-      .filter((w) => w.seenAt + w.leaseMs > now)
-      .sort((a, b) => a.startedAt - b.startedAt || (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0))
-      .map((w): WorkerRow => ({
-        owner: w.owner,
-        host: w.host,
-        pid: w.pid,
-        concurrency: w.concurrency,
-        leaseMs: w.leaseMs,
-        startedAt: w.startedAt,
-        seenAt: w.seenAt,
-        holding: allRows(undefined).filter(({ row }) => holds(row, w.owner, undefined)).length
-      }))
-  )
 
   const holdersOf = (upstream: string) =>
     [...(fleetHolders.get(upstream)?.values() ?? [])].sort((a, b) => (a.holder < b.holder ? -1 : 1))
@@ -504,13 +329,13 @@ export const make: Effect.Effect<Store["Type"]> = Effect.sync(() => {
     complete,
     release,
     releaseOwner,
-    counts,
-    results,
-    lastErrors,
+    counts: reads.counts,
+    results: reads.results,
+    lastErrors: reads.lastErrors,
     retryFailed,
-    failures,
-    failureTags,
-    finishedOverTime,
+    failures: reads.failures,
+    failureTags: reads.failureTags,
+    finishedOverTime: reads.finishedOverTime,
     addMetrics: (run, delta) =>
       Effect.sync(() => {
         const state = runs.get(run)
@@ -519,7 +344,7 @@ export const make: Effect.Effect<Store["Type"]> = Effect.sync(() => {
     metrics: (run) => Effect.sync(() => runs.get(run)?.metrics ?? emptyMetrics),
     announce,
     retire: (owner) => Effect.sync(() => void workerRows.delete(owner)),
-    workers,
+    workers: reads.workers,
     fleetUpdate: (upstream, step) =>
       Effect.sync(() => {
         const row = fleetRows.get(upstream) ?? emptyRow(upstream)
