@@ -2,8 +2,13 @@ import * as path from "node:path"
 import { defineConfig } from "vitest/config"
 
 export default defineConfig({
-  // Examples import sluice by its package name, as a user would; tests run them against the source.
-  resolve: { alias: { sluice: path.resolve(import.meta.dirname, "src/index.ts") } },
+  // Examples import sluice by its package name and sub-paths, as a user would; tests run them against the source.
+  resolve: {
+    alias: [
+      { find: /^sluice$/, replacement: path.resolve(import.meta.dirname, "src/index.ts") },
+      { find: /^sluice\/(.+)$/, replacement: path.resolve(import.meta.dirname, "src/$1.ts") }
+    ]
+  },
   test: {
     include: ["test/**/*.test.ts"],
     globalSetup: ["test/globalSetup.ts"],

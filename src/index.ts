@@ -3,6 +3,12 @@
  * persist — with bounded concurrency, LLM-aware admission, typed errors, a durable queue and results
  * in input order.
  *
+ * The root entry is the core: the domain, the stage ports, the engine and the store port. It loads no
+ * database driver, mail client or LLM client; each adapter has its own entry (`sluice/sqlite`,
+ * `sluice/postgres`, `sluice/openai`, `sluice/llm`, `sluice/imap`, `sluice/http`, `sluice/files`,
+ * `sluice/service`, `sluice/simulator`, `sluice/cli`, `sluice/thread-pool`), so a host pays only for
+ * what it uses.
+ *
  * @since 0.1.0
  */
 
@@ -16,6 +22,10 @@ export * as Outcome from "./Domain/Outcome.js"
 export * as Run from "./Domain/Run.js"
 /** @since 0.1.0 */
 export * as RunConfig from "./Domain/RunConfig.js"
+/** @since 0.1.0 */
+export * as Upstream from "./Domain/Upstream.js"
+/** @since 0.1.0 */
+export * as Usage from "./Domain/Usage.js"
 
 /** @since 0.1.0 */
 export * as Fetcher from "./Stages/Fetcher.js"
@@ -46,36 +56,11 @@ export * as OrderedOutput from "./Engine/OrderedOutput.js"
 /** @since 0.1.0 */
 export * as Store from "./Store/Store.js"
 /** @since 0.1.0 */
-export * as SqliteStore from "./Store/SqliteStore.js"
-/** @since 0.1.0 */
-export * as PgStore from "./Store/PgStore.js"
-
+export * as MemoryStore from "./Store/MemoryStore.js"
 /** @since 0.1.0 */
 export * as Llm from "./Llm/Llm.js"
 /** @since 0.1.0 */
-export * as OpenAi from "./Llm/OpenAi.js"
-/** @since 0.1.0 */
 export * as TokenEstimate from "./Llm/TokenEstimate.js"
-
-/** @since 0.1.0 */
-export * as JsonlFile from "./Sources/JsonlFile.js"
-/** @since 0.1.0 */
-export * as CsvFile from "./Sources/CsvFile.js"
-/** @since 0.1.0 */
-export * as FileSource from "./Sources/FileSource.js"
-/** @since 0.1.0 */
-export * as Imap from "./Sources/Imap.js"
-
-/** @since 0.1.0 */
-export * as DropDirectory from "./Sources/DropDirectory.js"
-/** @since 0.1.0 */
-export * as PagedHttp from "./Sources/PagedHttp.js"
-/** @since 0.1.0 */
-export * as SqlTablePersister from "./Stages/SqlTablePersister.js"
-/** @since 0.1.0 */
-export * as ProgressView from "./Cli/ProgressView.js"
-/** @since 0.1.0 */
-export * as ThreadPool from "./Stages/ThreadPool.js"
 
 /** @since 0.1.0 */
 export * as Admission from "./Engine/Admission.js"
@@ -84,22 +69,4 @@ export * as CircuitBreaker from "./Engine/CircuitBreaker.js"
 /** @since 0.1.0 */
 export * as Budget from "./Engine/Budget.js"
 /** @since 0.1.0 */
-export * as LlmGoverned from "./Llm/LlmGoverned.js"
-/** @since 0.1.0 */
-export * as ResponseCache from "./Llm/ResponseCache.js"
-/** @since 0.1.0 */
 export * as Pricing from "./Llm/Pricing.js"
-
-/** @since 0.1.0 */
-export * as Service from "./Http/Service.js"
-/** @since 0.1.0 */
-export * as ServiceApi from "./Http/Api.js"
-/** @since 0.1.0 */
-export * as Metrics from "./Telemetry/Metrics.js"
-/** @since 0.1.0 */
-export * as Prometheus from "./Telemetry/Prometheus.js"
-
-/** @since 0.1.0 */
-export * as Simulator from "./Simulator/Simulator.js"
-/** @since 0.1.0 */
-export * as SimulatorResponder from "./Simulator/Responder.js"

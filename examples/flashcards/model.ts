@@ -8,7 +8,7 @@
  * is right only if the analysis reached it intact.
  */
 import { createHash } from "node:crypto"
-import { SimulatorResponder } from "sluice"
+import { SimulatorResponder } from "sluice/simulator"
 import { ANALYSE_SYSTEM, type Analysis, type Card, CARD_SYSTEM, type Flashcard } from "./processor.js"
 import { lexicon, type PartOfSpeech, type Term } from "./vocabulary.js"
 

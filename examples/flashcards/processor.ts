@@ -11,7 +11,7 @@
  * hits, for the run's metrics.
  */
 import { Effect, Layer, ParseResult, Schema } from "effect"
-import { Errors, Llm, LlmProcessor, Pricing, Processor, type Item } from "sluice"
+import { Errors, Llm, LlmProcessor, Pricing, Processor, type Item, type Usage } from "sluice"
 
 /** An input line: `{"id":"de-0001","term":"das Haus","gloss":"house"}`. */
 export const Term = Schema.Struct({
@@ -74,7 +74,7 @@ export interface FlashcardOptions {
   readonly maxTokens?: number | undefined
 }
 
-const noUsage: Processor.Usage = { tokensIn: 0, tokensOut: 0, costUsd: 0, cacheHits: 0, cacheMisses: 0 }
+const noUsage: Usage.Usage = { tokensIn: 0, tokensOut: 0, costUsd: 0, cacheHits: 0, cacheMisses: 0 }
 
 const decodeTerm = Schema.decodeUnknown(Term)
 

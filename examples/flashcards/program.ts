@@ -15,18 +15,17 @@ import {
   Classifier,
   Fetcher,
   Item,
-  JsonlFile,
-  LlmGoverned,
-  OpenAi,
   Persister,
   Pipeline,
   Pricing,
   Progress,
-  ResponseCache,
-  SqliteStore,
   Store,
   type Run
 } from "sluice"
+import { JsonlFile } from "sluice/files"
+import { LlmGoverned, ResponseCache } from "sluice/llm"
+import { OpenAi } from "sluice/openai"
+import { SqliteStore } from "sluice/sqlite"
 import * as FlashcardProcessor from "./processor.js"
 import * as Vocabulary from "./vocabulary.js"
 

@@ -4,7 +4,8 @@
  * every time.
  */
 import { Option, Schema } from "effect"
-import { Imap, SimulatorResponder } from "sluice"
+import { Imap } from "sluice/imap"
+import { SimulatorResponder } from "sluice/simulator"
 
 export const system = `You sort the mail of a company's shared inbox. The user message is one mail as JSON
 (from, to, subject, date, text). Answer with a JSON object and nothing else:

@@ -10,7 +10,10 @@
  */
 import { Config, Effect, Layer, Schema } from "effect"
 import * as fs from "node:fs"
-import { CsvFile, Pipeline, SqliteStore, ThreadPool } from "sluice"
+import { Pipeline } from "sluice"
+import { CsvFile } from "sluice/files"
+import { SqliteStore } from "sluice/sqlite"
+import { ThreadPool } from "sluice/thread-pool"
 import { completedLine, failedLine } from "./output.js"
 
 /**

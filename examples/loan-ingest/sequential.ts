@@ -15,7 +15,7 @@ import { performance } from "node:perf_hooks"
 import { pathToFileURL } from "node:url"
 import { completedLine, failedLine } from "./output.js"
 import { type LoanRow, processLoan } from "./processLoan.js"
-import { ThreadPool } from "sluice"
+import { ThreadPool } from "sluice/thread-pool"
 
 export interface SequentialResult {
   readonly loans: number

@@ -13,7 +13,8 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Duration, Effect, Layer, Schema } from "effect"
-import { Errors, Imap, type Item, Processor } from "sluice"
+import { Errors, type Item, Processor, Upstream } from "sluice"
+import { Imap } from "sluice/imap"
 
 export interface ErpClientOptions {
   /** e.g. `http://127.0.0.1:40123` */
@@ -36,21 +37,6 @@ const decodeMail = Schema.decodeUnknown(Imap.Mail)
 const decodeOffer = Schema.decodeUnknown(CreatedOffer)
 const MAX_MESSAGE = 200
 
-/** `retry-after-ms`, else `Retry-After` as seconds or an HTTP date; undefined when neither is usable. */
-export const retryAfterMs = (
-  headers: Readonly<Record<string, string | undefined>>,
-  now = Date.now()
-): number | undefined => {
-  const ms = Number(headers["retry-after-ms"])
-  if (headers["retry-after-ms"] !== undefined && Number.isFinite(ms) && ms >= 0) return ms
-  const value = headers["retry-after"]
-  if (value === undefined || value.trim() === "") return undefined
-  const seconds = Number(value)
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000
-  const date = Date.parse(value)
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
-}
-
 /** The ERP's own words from an error body (`{ error: { message } }`), else the start of the body. */
 const reason = (body: string): string => {
   try {
@@ -62,24 +48,14 @@ const reason = (body: string): string => {
   return body.replace(/\s+/g, " ").trim().slice(0, MAX_MESSAGE) || "(no body)"
 }
 
+// The one status mapping sluice's own adapters use: 429 pauses, 408/409/5xx retry, 401/403 stop the
+// run with the offers still pending, any other status fails the offer.
 const fromStatus = (
   status: number,
   headers: Readonly<Record<string, string | undefined>>,
   body: string
-): Errors.StageError => {
-  const message = `ERP answered ${status}: ${reason(body)}`
-  const wait = retryAfterMs(headers)
-  if (status === 429) return new Errors.RateLimited({ retryAfterMs: wait ?? 1000, message })
-  if (status === 408 || status >= 500) {
-    return new Errors.Transient({
-      reason: "Status",
-      status,
-      ...(wait !== undefined ? { retryAfterMs: wait } : {}),
-      message
-    })
-  }
-  return new Errors.Invalid({ reason: "Status", status, message })
-}
+): Errors.StageError =>
+  Upstream.fromStatus(status, Upstream.fromRecord(headers), `ERP answered ${status}: ${reason(body)}`, { name: "ERP" })
 
 const fromHttpError = (e: HttpClientError.HttpClientError): Errors.StageError =>
   e._tag === "RequestError"

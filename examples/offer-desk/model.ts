@@ -3,7 +3,9 @@
  * with this responder, so the example needs no API key and always sorts the same mails the same way.
  */
 import { Schema } from "effect"
-import { Imap, type Item, SimulatorResponder } from "sluice"
+import { type Item } from "sluice"
+import { Imap } from "sluice/imap"
+import { SimulatorResponder } from "sluice/simulator"
 
 /** The label of mails that get an offer. */
 export const OFFER_REQUEST = "offer_request"

@@ -7,19 +7,10 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { Effect, Layer, type Redacted } from "effect"
-import {
-  Attempt,
-  type Errors,
-  Imap,
-  LlmClassifier,
-  OpenAi,
-  Persister,
-  Pipeline,
-  Progress,
-  type Run,
-  SqliteStore,
-  Store
-} from "sluice"
+import { Attempt, type Errors, LlmClassifier, Persister, Pipeline, Progress, type Run, Store } from "sluice"
+import { Imap } from "sluice/imap"
+import { OpenAi } from "sluice/openai"
+import { SqliteStore } from "sluice/sqlite"
 import * as ErpClient from "./erpClient.js"
 import * as Model from "./model.js"
 

@@ -16,7 +16,7 @@ import { Cause, Config, Effect, Fiber, Option, Redacted, Schedule } from "effect
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Simulator } from "sluice"
+import { Simulator } from "sluice/simulator"
 import * as Helpdesk from "./helpdesk.js"
 import * as Model from "./model.js"
 import * as Tracking from "./program.js"

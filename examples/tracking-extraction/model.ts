@@ -9,7 +9,7 @@
  * "off-schema" ones never get a usable answer, so they end `Failed` as `Invalid`.
  */
 import { Schema } from "effect"
-import { SimulatorResponder } from "sluice"
+import { SimulatorResponder } from "sluice/simulator"
 import { type Carrier as CarrierName, conversationId, type Tracking } from "./helpdesk.js"
 
 export const Carrier = Schema.Literal("UPS", "DHL", "FedEx", "USPS", "RoyalMail", "DPD")

@@ -26,20 +26,18 @@ import {
   Classifier,
   Errors,
   Llm,
-  LlmGoverned,
   LlmProcessor,
-  OpenAi,
-  PagedHttp,
   Pipeline,
   Pricing,
   Processor,
   Progress,
-  ResponseCache,
-  SqlTablePersister,
-  SqliteStore,
   Store,
   type Run
 } from "sluice"
+import { PagedHttp } from "sluice/http"
+import { LlmGoverned, ResponseCache } from "sluice/llm"
+import { OpenAi } from "sluice/openai"
+import { SqlTablePersister, SqliteStore } from "sluice/sqlite"
 import * as Model from "./model.js"
 
 // --- the helpdesk's API, as this client reads it ----------------------------------------------

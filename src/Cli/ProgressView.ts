@@ -22,13 +22,13 @@ const PLAIN_EVERY_MS = 5_000
  *
  * @since 0.1.0
  */
-export type Usage = Effect.Effect<{ readonly requests: number; readonly tokens: number }>
+export type SessionUse = Effect.Effect<{ readonly requests: number; readonly tokens: number }>
 
 /**
  * @since 0.1.0
  */
 export interface FollowOptions {
-  readonly usage?: Usage | undefined
+  readonly usage?: SessionUse | undefined
 }
 
 const bar = (fraction: number, width: number) => {

@@ -38,7 +38,9 @@ export type RateLimitSnapshot = typeof RateLimitSnapshot.Type
 export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
   retryAfterMs: Schema.Number,
   rateLimit: Schema.optional(RateLimitSnapshot),
-  message: Schema.String
+  message: Schema.String,
+  /** What went wrong underneath (a client's error), for logs and traces; never a secret. */
+  cause: Schema.optional(Schema.Defect)
 }) {}
 
 /**
@@ -55,7 +57,9 @@ export class Transient extends Schema.TaggedError<Transient>()("Transient", {
    * run out, the run stops with the item pending (`UpstreamUnusable`) rather than failing it.
    */
   neverAnswered: Schema.optional(Schema.Boolean),
-  message: Schema.String
+  message: Schema.String,
+  /** What went wrong underneath (a client's error), for logs and traces; never a secret. */
+  cause: Schema.optional(Schema.Defect)
 }) {}
 
 /**
@@ -68,7 +72,9 @@ export class Invalid extends Schema.TaggedError<Invalid>()("Invalid", {
   reason: Schema.Literal("Input", "Output", "Status", "TooLarge"),
   status: Schema.optional(Schema.Number),
   line: Schema.optional(Schema.Number),
-  message: Schema.String
+  message: Schema.String,
+  /** What went wrong underneath (a client's error), for logs and traces; never a secret. */
+  cause: Schema.optional(Schema.Defect)
 }) {}
 
 /**
@@ -103,7 +109,9 @@ export class OverBudget extends Schema.TaggedError<OverBudget>()("OverBudget", {
 export class UpstreamUnusable extends Schema.TaggedError<UpstreamUnusable>()("UpstreamUnusable", {
   reason: Schema.Literal("Unauthorized", "Unreachable"),
   status: Schema.optional(Schema.Number),
-  message: Schema.String
+  message: Schema.String,
+  /** What went wrong underneath (a client's error), for logs and traces; never a secret. */
+  cause: Schema.optional(Schema.Defect)
 }) {}
 
 /**

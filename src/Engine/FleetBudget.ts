@@ -213,7 +213,7 @@ export const supply = (options: FleetOptions): Effect.Effect<Supply, never, Stor
  *
  * @since 0.1.0
  */
-export interface Usage {
+export interface FleetUse {
   readonly upstream: string
   readonly rpm: number | undefined
   readonly tpm: number | undefined
@@ -230,7 +230,7 @@ export interface Usage {
  *
  * @since 0.1.0
  */
-export const usage = (snapshots: ReadonlyArray<FleetSnapshot>, now: number): ReadonlyArray<Usage> =>
+export const usage = (snapshots: ReadonlyArray<FleetSnapshot>, now: number): ReadonlyArray<FleetUse> =>
   snapshots.map(({ holders, row }) => {
     const used = Ledger.usedPerMinute(row, now)
     return {
@@ -253,7 +253,7 @@ const fmt = (n: number) => (n >= 10_000 ? `${Math.round(n / 1000)}k` : `${Math.r
  *
  * @since 0.1.0
  */
-export const describe = (u: Usage): string => {
+export const describe = (u: FleetUse): string => {
   const [base, model, key] = u.upstream.split("|")
   const of = (used: number, limit: number | undefined) => `${fmt(used)}/${limit === undefined ? "–" : fmt(limit)}`
   return (
@@ -269,8 +269,8 @@ export const describe = (u: Usage): string => {
  *
  * @since 0.1.0
  */
-export const families = (usages: ReadonlyArray<Usage>): ReadonlyArray<Prometheus.Family> => {
-  const labels = (u: Usage, limit?: "rpm" | "tpm") => {
+export const families = (usages: ReadonlyArray<FleetUse>): ReadonlyArray<Prometheus.Family> => {
+  const labels = (u: FleetUse, limit?: "rpm" | "tpm") => {
     const [base, model, key] = u.upstream.split("|")
     const upstream = { base_url: base ?? "", model: model ?? "", key_hash: key ?? "" }
     return limit === undefined ? upstream : { ...upstream, limit }

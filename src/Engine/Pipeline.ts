@@ -21,6 +21,13 @@ import * as Progress from "./Progress.js"
 import * as Worker from "./Worker.js"
 
 /**
+ * `Pipeline.make({ payload, output })`: stage layers typed by Schema (`TypedPipeline.ts`).
+ *
+ * @since 0.1.0
+ */
+export { make, type TypedItem, type TypedOptions, type TypedPipeline, type TypedProcessed } from "./TypedPipeline.js"
+
+/**
  * @since 0.1.0
  */
 export interface RunOptions {

@@ -29,8 +29,12 @@ export interface ChatRequest {
   readonly cache?: "use" | "refresh" | undefined
 }
 
-/** @since 0.1.0 */
-export interface Usage {
+/**
+ * The tokens an answer took, as the upstream counted them (or as estimated when it did not say).
+ *
+ * @since 0.1.0
+ */
+export interface TokenCounts {
   readonly promptTokens: number
   readonly completionTokens: number
   readonly totalTokens: number
@@ -42,7 +46,7 @@ export interface ChatResponse {
   readonly content: string
   /** The answer parsed as JSON when it is JSON, else the text itself. */
   readonly output: unknown
-  readonly usage: Usage
+  readonly usage: TokenCounts
   readonly model: string
   /**
    * Why the answer ended, as the upstream said (`finish_reason`): "stop", or "length" when it was cut

@@ -12,9 +12,10 @@ import { Clock, Config, Duration, Effect, Layer, ParseResult, Redacted, Schema }
 import type { ConfigError } from "effect"
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError, OpenAI } from "openai"
 import type { ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions"
-import { Invalid, RateLimited, Transient, UpstreamUnusable } from "../Domain/Errors.js"
-import { type ChatRequest, type ChatResponse, Llm, parseAnswer, type Usage } from "./Llm.js"
-import { type HeaderGetter, retryAfterMs, snapshot } from "./RateLimitHeaders.js"
+import { type Invalid, type RateLimited, Transient, UpstreamUnusable } from "../Domain/Errors.js"
+import * as Upstream from "../Domain/Upstream.js"
+import { type ChatRequest, type ChatResponse, Llm, parseAnswer, type TokenCounts } from "./Llm.js"
+import { snapshot } from "./RateLimitHeaders.js"
 import { promptTokens, textTokens } from "./TokenEstimate.js"
 import * as UpstreamUrl from "./UpstreamUrl.js"
 
@@ -39,11 +40,11 @@ export interface Options {
 export const DEFAULT_TIMEOUT_MS = 60_000
 
 /**
- * What a 429 that names no wait is taken to ask for.
+ * What a 429 that names no wait is taken to ask for (the one rule, `Domain/Upstream.ts`).
  *
  * @since 0.1.0
  */
-export const DEFAULT_RETRY_AFTER_MS = 1_000
+export const DEFAULT_RETRY_AFTER_MS = Upstream.DEFAULT_RETRY_AFTER_MS
 
 // Upstream messages can be whole HTML error pages from a proxy; an error message stays one short line.
 const MAX_MESSAGE = 300
@@ -139,7 +140,11 @@ export const make = (options: Options): Llm["Type"] => {
       // undici refuses some ports outright ("bad port"): no retry can reach them.
       if (/\bbad port\b/i.test(error.message)) {
         return Effect.fail(
-          new UpstreamUnusable({ reason: "Unreachable", message: `upstream ${shownUrl} unreachable: ${error.message}` })
+          new UpstreamUnusable({
+            reason: "Unreachable",
+            message: `upstream ${shownUrl} unreachable: ${error.message}`,
+            cause: error.cause
+          })
         )
       }
       const message = `upstream ${shownUrl} unreachable: ${error.message}`
@@ -149,8 +154,8 @@ export const make = (options: Options): Llm["Type"] => {
         // Several calls over a couple of seconds all found nothing there: stop now rather than when
         // every item in flight has spent its attempts (slowly, with admission still learning the rate).
         return refused >= GIVE_UP_CALLS && now - firstRefusedAt >= GIVE_UP_MS
-          ? Effect.fail(new UpstreamUnusable({ reason: "Unreachable", message }))
-          : Effect.fail(new Transient({ ...error, neverAnswered: true, message }))
+          ? Effect.fail(new UpstreamUnusable({ reason: "Unreachable", message, cause: error.cause }))
+          : Effect.fail(new Transient({ ...error, neverAnswered: true, message, cause: error.cause }))
       })
     }
     return Effect.fail(error)
@@ -170,7 +175,7 @@ export const make = (options: Options): Llm["Type"] => {
         catch: (cause) => cause
       }).pipe(Effect.catchAll(toError))
       answered = true
-      const headers: HeaderGetter = (name) => response.headers.get(name)
+      const headers: Upstream.HeaderGetter = (name) => response.headers.get(name)
       // Without a Content-Type of JSON the SDK hands back the body as a string instead of failing.
       const completion = decodeCompletion(data)
       if (completion._tag === "Left") {
@@ -226,7 +231,7 @@ export const make = (options: Options): Llm["Type"] => {
   return Llm.of({ complete })
 }
 
-const readUsage = (raw: unknown, request: ChatRequest, content: string): Usage => {
+const readUsage = (raw: unknown, request: ChatRequest, content: string): TokenCounts => {
   const upstream = decodeUsage(raw)
   if (upstream._tag === "Some") {
     const { completion_tokens, prompt_tokens, total_tokens } = upstream.value
@@ -263,55 +268,67 @@ const rootMessage = (error: unknown): string => {
   return message.length > 0 ? message : "Connection error"
 }
 
+/**
+ * The client's error as a cause safe to log and trace: names and messages only, each through `oneLine`
+ * (which hides the key and URL credentials), its own causes kept the same way a few levels deep. The
+ * SDK's error objects also hold the request's headers, which carry the key: they are not kept.
+ */
+const safeCause = (cause: unknown, oneLine: (text: string) => string, depth = 0): Error | undefined => {
+  if (!(cause instanceof Error)) return undefined
+  const inner = depth < 4 ? safeCause(cause.cause, oneLine, depth + 1) : undefined
+  const safe = new Error(oneLine(cause.message), inner === undefined ? undefined : { cause: inner })
+  safe.name = cause.name
+  return safe
+}
+
 const toUpstreamError = (
   cause: unknown,
   oneLine: (text: string) => string,
   timedOut: () => Transient
 ): UpstreamError | undefined => {
   // Order matters: the timeout and abort errors are subclasses of APIConnectionError / APIError.
-  if (cause instanceof APIConnectionTimeoutError) return timedOut()
-  if (cause instanceof APIUserAbortError) return new Transient({ reason: "Connection", message: "Request was aborted" })
+  if (cause instanceof APIConnectionTimeoutError)
+    return new Transient({ reason: "Timeout", message: timedOut().message, cause: safeCause(cause, oneLine) })
+  if (cause instanceof APIUserAbortError) {
+    return new Transient({ reason: "Connection", message: "Request was aborted", cause: safeCause(cause, oneLine) })
+  }
   if (cause instanceof APIConnectionError) {
-    return new Transient({ reason: "Connection", message: oneLine(rootMessage(cause)) })
+    return new Transient({
+      reason: "Connection",
+      message: oneLine(rootMessage(cause)),
+      cause: safeCause(cause, oneLine)
+    })
   }
   if (cause instanceof APIError && cause.status !== undefined) {
-    return fromStatus(cause.status, cause.headers, oneLine(cause.message))
+    return fromStatus(cause.status, cause.headers, oneLine(cause.message), safeCause(cause, oneLine))
   }
   // `withResponse()` parses a JSON-typed body with `response.json()`, which throws a bare SyntaxError.
   if (cause instanceof SyntaxError) {
-    return new Transient({ reason: "Decode", status: 200, message: oneLine(`200 body is not JSON: ${cause.message}`) })
+    return new Transient({
+      reason: "Decode",
+      status: 200,
+      message: oneLine(`200 body is not JSON: ${cause.message}`),
+      cause: safeCause(cause, oneLine)
+    })
   }
   // undici fails a body read cut short with TypeError("terminated"), caused by "other side closed".
   if (cause instanceof TypeError || (cause instanceof Error && cause.name === "AbortError")) {
-    return new Transient({ reason: "Connection", message: oneLine(rootMessage(cause)) })
+    return new Transient({
+      reason: "Connection",
+      message: oneLine(rootMessage(cause)),
+      cause: safeCause(cause, oneLine)
+    })
   }
   return undefined
 }
 
-const fromStatus = (status: number, headers: Headers | undefined, message: string): UpstreamError => {
-  const get: HeaderGetter = (name) => headers?.get(name)
-  const wait = retryAfterMs(get)
-  if (status === 429) {
-    const rateLimit = snapshot(get)
-    return new RateLimited({
-      retryAfterMs: wait ?? DEFAULT_RETRY_AFTER_MS,
-      ...(rateLimit !== undefined ? { rateLimit } : {}),
-      message
-    })
-  }
-  // A rejected key fails every call alike: stop at the first, and keep the upstream's words (they may
-  // quote part of the key) out of every item, log and file.
-  if (status === 401 || status === 403) {
-    return new UpstreamUnusable({
-      reason: "Unauthorized",
-      status,
-      message: `the upstream rejected the API key (${status}); set OPENAI_API_KEY to a key it accepts`
-    })
-  }
-  if (status === 408 || status === 409 || status >= 500) {
-    return new Transient({ reason: "Status", status, ...(wait !== undefined ? { retryAfterMs: wait } : {}), message })
-  }
-  return new Invalid({ reason: "Status", status, message })
+const fromStatus = (status: number, headers: Headers | undefined, message: string, cause: unknown): UpstreamError => {
+  const get: Upstream.HeaderGetter = (name) => headers?.get(name)
+  return Upstream.fromStatus(status, get, message, {
+    rateLimit: status === 429 ? snapshot(get) : undefined,
+    unauthorized: (status) => `the upstream rejected the API key (${status}); set OPENAI_API_KEY to a key it accepts`,
+    cause
+  })
 }
 
 /**

@@ -10,7 +10,7 @@
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import type { ParseResult } from "effect"
-import type { Usage } from "./Llm.js"
+import type { TokenCounts } from "./Llm.js"
 
 /**
  * @since 0.1.0
@@ -102,7 +102,7 @@ export const priceOf = (table: PriceTable, model: string): ModelPrice => {
 export const costWith = (
   table: PriceTable,
   model: string,
-  usage: Pick<Usage, "promptTokens" | "completionTokens">
+  usage: Pick<TokenCounts, "promptTokens" | "completionTokens">
 ): number => {
   const price = priceOf(table, model)
   return (usage.promptTokens * price.input + usage.completionTokens * price.output) / 1_000_000
@@ -117,7 +117,7 @@ export class Pricing extends Context.Tag("sluice/Llm/Pricing")<
   {
     readonly table: PriceTable
     /** USD for a call's tokens. */
-    readonly cost: (model: string, usage: Pick<Usage, "promptTokens" | "completionTokens">) => number
+    readonly cost: (model: string, usage: Pick<TokenCounts, "promptTokens" | "completionTokens">) => number
   }
 >() {}
 

@@ -13,6 +13,7 @@
  * @since 0.1.0
  */
 import type { RateLimitSnapshot } from "../Domain/Errors.js"
+import * as Upstream from "../Domain/Upstream.js"
 
 const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000001 }
 
@@ -71,8 +72,12 @@ export const parseResetMs = (text: string, now: number = Date.now()): number | u
   return Number.isNaN(date) ? undefined : Math.max(0, date - now)
 }
 
-/** A header lookup, so this works on `Headers`, Node's `IncomingHttpHeaders` and plain records. */
-export type HeaderGetter = (name: string) => string | null | undefined
+/**
+ * Reads one response header by name (`Domain/Upstream.ts`, shared with every HTTP adapter).
+ *
+ * @since 0.1.0
+ */
+export type HeaderGetter = Upstream.HeaderGetter
 
 const num = (v: string | null | undefined): number | undefined => {
   if (v === null || v === undefined || v.trim() === "") return undefined
@@ -81,21 +86,11 @@ const num = (v: string | null | undefined): number | undefined => {
 }
 
 /**
- * How long a 429 asks us to wait: `retry-after-ms` first (fractional milliseconds), else
- * `retry-after` (seconds, or an HTTP date); undefined when neither is usable.
+ * How long a 429 asks us to wait: read once, in `Domain/Upstream.ts`, for every HTTP adapter.
  *
  * @since 0.1.0
  */
-export const retryAfterMs = (get: HeaderGetter, now: number = Date.now()): number | undefined => {
-  const ms = num(get("retry-after-ms"))
-  if (ms !== undefined && ms >= 0) return ms
-  const raw = get("retry-after")
-  if (raw === null || raw === undefined) return undefined
-  const seconds = num(raw)
-  if (seconds !== undefined && seconds >= 0) return seconds * 1000
-  const date = Date.parse(raw)
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
-}
+export const retryAfterMs = Upstream.retryAfterMs
 
 /**
  * Reads the `x-ratelimit-*` headers; undefined when the upstream sent none.

@@ -7,10 +7,12 @@
  * the whole listing (the engine's per-item retries do not apply before an item exists):
  * - 429 → `RateLimited`: wait the `retry-after-ms` / `Retry-After` it names (1 s when none), spend no
  *   retry, up to `maxRateLimitWaits` waits in a row;
- * - 408, 5xx, a dropped connection, a timeout, a body that is not JSON → `Transient`: retried with the
- *   `retry` Schedule (never sooner than a `Retry-After` the upstream sent);
+ * - 408, 409, 5xx, a dropped connection, a timeout, a body that is not JSON → `Transient`: retried with
+ *   the `retry` Schedule (never sooner than a `Retry-After` the upstream sent);
+ * - 401, 403 → `UpstreamUnusable`: the credentials were refused, the listing stops there;
  * - any other 4xx, a page that does not match its Schema, a cursor seen twice → `Invalid`: the listing
  *   stops there, and the run reports it as its source error.
+ * The status mapping is the one every HTTP adapter shares (`Domain/Upstream.ts`, which says why 409 is retried).
  * An item that does not match its Schema does not stop the listing: it becomes a `Malformed` record,
  * so it ends `Failed` with its position instead of vanishing.
  *
@@ -33,7 +35,8 @@ import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { Chunk, Duration, Effect, Layer, Option, ParseResult, Schedule, Schema, Stream } from "effect"
-import { Invalid, RateLimited, type StageError, Transient } from "../Domain/Errors.js"
+import { Invalid, type StageError, Transient } from "../Domain/Errors.js"
+import * as Upstream from "../Domain/Upstream.js"
 import { SourceRecord } from "../Domain/Item.js"
 import { Fetcher, noAck } from "../Stages/Fetcher.js"
 import { keyOf, positionKey } from "./Key.js"
@@ -108,60 +111,46 @@ export const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.expone
   Schedule.intersect(Schedule.recurs(5))
 )
 
-/** Without `retry-after`, a 429 waits this long. */
-const DEFAULT_RATE_LIMIT_WAIT_MS = 1_000
 const MAX_MESSAGE = 200
 
 /**
  * `retry-after-ms`, else `Retry-After` as seconds or an HTTP date; undefined when neither is usable.
+ * The one reading (`Domain/Upstream.ts`), over a plain record of headers.
  *
  * @since 0.1.0
  */
 export const retryAfterMs = (
   headers: Readonly<Record<string, string | undefined>>,
   now: number = Date.now()
-): number | undefined => {
-  const rawMs = headers["retry-after-ms"]
-  const ms = Number(rawMs)
-  if (rawMs !== undefined && rawMs.trim() !== "" && Number.isFinite(ms) && ms >= 0) return ms
-  const value = headers["retry-after"]
-  if (value === undefined || value.trim() === "") return undefined
-  const seconds = Number(value)
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000
-  const date = Date.parse(value)
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
-}
+): number | undefined => Upstream.retryAfterMs(Upstream.fromRecord(headers), now)
 
 const excerpt = (body: string): string => body.replace(/\s+/g, " ").trim().slice(0, MAX_MESSAGE) || "(no body)"
 
 /**
- * What an HTTP status means for sluice: 429 → `RateLimited`, 408 and 5xx → `Transient`, any other
- * 4xx (or an unexpected status) → `Invalid`.
+ * What an HTTP status means for sluice: the one mapping every HTTP adapter shares (`Domain/Upstream.ts`:
+ * 429 → `RateLimited`, 401/403 → `UpstreamUnusable`, 408/409/5xx → `Transient`, any other → `Invalid`).
  *
  * @since 0.1.0
  */
 export const fromStatus = (
   status: number,
   headers: Readonly<Record<string, string | undefined>>,
-  message: string
-): StageError => {
-  const wait = retryAfterMs(headers)
-  if (status === 429) return new RateLimited({ retryAfterMs: wait ?? DEFAULT_RATE_LIMIT_WAIT_MS, message })
-  if (status === 408 || status >= 500) {
-    return new Transient({ reason: "Status", status, ...(wait !== undefined ? { retryAfterMs: wait } : {}), message })
-  }
-  return new Invalid({ reason: "Status", status, message })
-}
+  message: string,
+  name?: string
+): StageError => Upstream.fromStatus(status, Upstream.fromRecord(headers), message, { name })
 
 const fromHttpError = (name: string, e: HttpClientError.HttpClientError): StageError =>
   e._tag === "RequestError"
     ? e.reason === "Transport"
-      ? new Transient({ reason: "Connection", message: `${name} unreachable: ${e.message}` })
-      : new Invalid({ reason: "Input", message: `${name} request not sent: ${e.message}` })
+      ? new Transient({ reason: "Connection", message: `${name} unreachable: ${e.message}`, cause: e.cause })
+      : new Invalid({ reason: "Input", message: `${name} request not sent: ${e.message}`, cause: e.cause })
     : new Transient({
         reason: "Decode",
         status: e.response.status,
-        message: `${name} response unreadable: ${e.message}`
+        message: `${name} response unreadable: ${e.message}`,
+        // The underlying error, not the HttpClientError: that one holds the request and its headers
+        // (an Authorization header among them).
+        cause: e.cause
       })
 
 const toRequest = (input: RequestInput): Effect.Effect<HttpClientRequest.HttpClientRequest, Invalid> =>
@@ -203,17 +192,19 @@ export const fetchJson = <A, I>(
         fromStatus(
           response.status,
           response.headers,
-          `${name} answered ${response.status} to ${what}: ${excerpt(body)}`
+          `${name} answered ${response.status} to ${what}: ${excerpt(body)}`,
+          name
         )
       )
     }
     const json = yield* Effect.try({
       try: (): unknown => JSON.parse(body),
-      catch: () =>
+      catch: (cause) =>
         new Transient({
           reason: "Decode",
           status: response.status,
-          message: `${name} answered ${what} with a body that is not JSON: ${excerpt(body)}`
+          message: `${name} answered ${what} with a body that is not JSON: ${excerpt(body)}`,
+          cause
         })
     })
     return yield* decode(json).pipe(
@@ -222,7 +213,8 @@ export const fetchJson = <A, I>(
           new Invalid({
             reason: "Input",
             status: response.status,
-            message: `${name} answered ${what} off-schema: ${ParseResult.TreeFormatter.formatErrorSync(e).replace(/\s+/g, " ").slice(0, MAX_MESSAGE)}`
+            message: `${name} answered ${what} off-schema: ${ParseResult.TreeFormatter.formatErrorSync(e).replace(/\s+/g, " ").slice(0, MAX_MESSAGE)}`,
+            cause: e
           })
       )
     )

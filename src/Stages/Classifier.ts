@@ -7,7 +7,7 @@ import { Context, Effect, Layer } from "effect"
 import type { StageError } from "../Domain/Errors.js"
 import type { Item } from "../Domain/Item.js"
 import { synchronous } from "./Synchronous.js"
-import type { Usage } from "./Usage.js"
+import type { Usage } from "../Domain/Usage.js"
 
 /**
  * Where an item goes: processed (with a label the processor may use), or skipped with a reason.

@@ -8,8 +8,9 @@ import { Invalid, type StageError } from "../Domain/Errors.js"
 import type { Item } from "../Domain/Item.js"
 import { Llm, type ChatRequest, type ChatResponse } from "../Llm/Llm.js"
 import type { Route } from "./Classifier.js"
-import { Processor, type Processed, type Usage } from "./Processor.js"
-import * as UsageModule from "./Usage.js"
+import * as UsageModule from "../Domain/Usage.js"
+import type { Usage } from "../Domain/Usage.js"
+import { Processor, type Processed } from "./Processor.js"
 
 /**
  * @since 0.1.0

@@ -8,16 +8,13 @@ import type { StageError } from "../Domain/Errors.js"
 import type { Item } from "../Domain/Item.js"
 import type { Route } from "./Classifier.js"
 import { synchronous } from "./Synchronous.js"
-import type * as UsageModule from "./Usage.js"
+import type { Usage } from "../Domain/Usage.js"
 
 /**
- * What a processor may report besides its output, for per-item and per-run accounting.
+ * The output, and what producing it cost (`Domain/Usage.ts`), for per-item and per-run accounting.
  *
  * @since 0.1.0
  */
-export type Usage = UsageModule.Usage
-
-/** @since 0.1.0 */
 export interface Processed {
   readonly output: unknown
   readonly usage?: Usage | undefined

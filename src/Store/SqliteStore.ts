@@ -299,6 +299,35 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
         )
       )
     )
+    return yield* makeWithClient(sql, options)
+  })
+
+/**
+ * Options of a store on a client the host already has. `filename` only names the database in messages.
+ *
+ * @since 0.1.0
+ */
+export type WithClientOptions = Omit<SqliteStoreOptions, "filename"> & { readonly filename?: string | undefined }
+
+/**
+ * The store on a SQLite client the host already has (`@effect/sql-sqlite-node`), so the host's own
+ * tables and sluice's live in one database on one connection: the host can read the results with its
+ * own queries, and nothing opens the file twice. sluice creates its tables there with its migrations
+ * (its own migrations table, `sluice_migrations`), and sets `busy_timeout` and `synchronous = NORMAL` on
+ * the connection, as it does on its own (safe under WAL against a killed process). Its tables are
+ * `items`, `runs`, `workers`, `fleet_budget`, `fleet_holders`, `response_cache` and `sluice_meta`: a
+ * host database with a table of one of those names needs a file of its own for sluice.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeWithClient = (
+  sql: SqlClient.SqlClient,
+  options: WithClientOptions = {}
+): Effect.Effect<Store["Type"], StoreError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const filename = options.filename ?? "the host's SQLite database"
+    const location = filename
 
     const writeError = (error: SqlError.SqlError) =>
       new StoreError({ reason: "Write", location, message: `cannot write to ${filename}: ${causeMessage(error)}` })
@@ -901,3 +930,22 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
  * @category layers
  */
 export const layer = (options: SqliteStoreOptions): Layer.Layer<Store, StoreError> => Layer.scoped(Store, make(options))
+
+/**
+ * The store on the host's `SqliteClient` (`makeWithClient`): provide the host's client layer to it.
+ *
+ * ```ts
+ * const Db = SqliteClient.layer({ filename: "app.db" })
+ * const Queue = SqliteStore.layerClient().pipe(Layer.provide(Db))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerClient = (
+  options: WithClientOptions = {}
+): Layer.Layer<Store, StoreError, SqliteClient.SqliteClient> =>
+  Layer.scoped(
+    Store,
+    Effect.flatMap(SqliteClient.SqliteClient, (sql) => makeWithClient(sql, options))
+  )

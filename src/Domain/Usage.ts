@@ -1,6 +1,7 @@
 /**
  * What a stage call cost: upstream tokens, estimated spend, and response-cache hits. Stages report
- * it so that items and runs can be accounted for.
+ * it so that items and runs can be accounted for. The one `Usage` in sluice: an LLM answer's raw
+ * token counts are `Llm.TokenCounts`, a fleet's share of a limit is `FleetBudget.FleetUse`.
  *
  * @since 0.1.0
  */
