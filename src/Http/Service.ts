@@ -60,7 +60,14 @@ export interface ServiceOptions {
   /** How often idle workers look for new items (new items also wake them at once). */
   readonly pollMs?: number | undefined
   /** A drop directory: each JSONL/CSV file put there becomes a run. */
-  readonly watch?: { readonly dir: string; readonly pollInterval?: Duration.DurationInput | undefined } | undefined
+  readonly watch?:
+    | {
+        readonly dir: string
+        readonly pollInterval?: Duration.DurationInput | undefined
+        /** How long a file must stay unchanged before it is taken; default the poll interval. */
+        readonly settle?: Duration.DurationInput | undefined
+      }
+    | undefined
   /** Lease owner id of this process; unique per process by default. */
   readonly owner?: string | undefined
   /** A mailbox polled into one run; its settings are `defaults`. */
@@ -218,6 +225,7 @@ export const layer = (options: ServiceOptions = {}): Layer.Layer<Service, Servic
             return DropDirectory.layer({
               dir: watch.dir,
               pollInterval: watch.pollInterval ?? Duration.seconds(2),
+              settle: watch.settle,
               config: { ...defaults },
               onRecorded: (run) =>
                 store.counts(run).pipe(

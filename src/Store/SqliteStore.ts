@@ -259,6 +259,15 @@ FROM json_each(?) AS j
 WHERE true
 ON CONFLICT DO NOTHING`
 
+// Ordered rows that read now where the run holds a line that could not be read (failed at ingest, no
+// payload): the record takes its place, pending. OR IGNORE leaves a row whose key another item holds.
+const REVIVE_SQL = `UPDATE OR IGNORE items SET key = j.value ->> 1, payload = j.value ->> 2, line = j.value ->> 3,
+  status = 'pending', attempts = 0, not_before = 0, route = NULL, result = NULL, error_tag = NULL,
+  error_message = NULL, started_at = NULL, finished_at = NULL
+FROM json_each(?) AS j
+WHERE items.id = ? + (j.value ->> 0) AND items.status = 'failed' AND items.payload IS NULL
+  AND (j.value ->> 4) IS NULL`
+
 // Ordered rows that were not inserted: their seq is free (so their key was taken at another seq: a
 // duplicate), or held by another key (the input changed since the run began).
 const CONFLICTS_SQL = `SELECT j.value ->> 0 AS s, j.value ->> 1 AS k, j.value ->> 3 AS l, x.key AS held
@@ -506,6 +515,7 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
                 )
               }
               let inserted = 0
+              let revived = 0
               if (rows.length > 0) {
                 const base = rid * SEQ_SPAN
                 const batch = JSON.stringify(rows)
@@ -513,9 +523,12 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
                 inserted = (result as { changes?: number }).changes ?? rows.length
                 if (inserted < rows.length && ordered > 0) {
                   // The slow path, only when something was not inserted: duplicates across batches.
+                  const orderedRows = JSON.stringify(rows.filter((_, i) => records[i]?.ordinal !== undefined))
+                  const revive = yield* sql.unsafe(REVIVE_SQL, [orderedRows, base]).raw
+                  revived = (revive as { changes?: number }).changes ?? 0
                   const conflicts = yield* sql.unsafe<{ s: number; k: string; l: number | null; held: string | null }>(
                     CONFLICTS_SQL,
-                    [JSON.stringify(rows.filter((_, i) => records[i]?.ordinal !== undefined)), base]
+                    [orderedRows, base]
                   )
                   const dups = conflicts.filter((c) => c.held === null)
                   if (dups.length > 0) {
@@ -559,7 +572,7 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
                 )
                 alreadyCompleted = done.map((r) => toItem(run, r))
               }
-              return { inserted, alreadyCompleted }
+              return { inserted, alreadyCompleted, revived }
             })
           )
           .pipe(Effect.catchTag("SqlError", (e) => Effect.fail(writeError(e))))
