@@ -23,6 +23,7 @@ import { makeOwner } from "../Engine/Pipeline.js"
 import * as Progress from "../Engine/Progress.js"
 import type { Llm } from "../Llm/Llm.js"
 import * as DropDirectory from "../Sources/DropDirectory.js"
+import * as RequestErrors from "./RequestErrors.js"
 import * as Persister from "../Stages/Persister.js"
 import { Store } from "../Store/Store.js"
 import { Api } from "./Api.js"
@@ -156,6 +157,7 @@ export const layer = (options: ServiceOptions = {}): Layer.Layer<Service, Servic
   )
 
   const http = HttpApiBuilder.serve(HttpMiddleware.logger).pipe(
+    Layer.provide(RequestErrors.layer),
     Layer.provide(Docs.layer),
     Layer.provide(
       Dashboard.layer({

@@ -116,4 +116,53 @@ describe("bad input over HTTP (real HTTP on 127.0.0.1)", () => {
         expect(lines((yield* call(`${base}/v1/runs/settled/results`)).text).map((r) => r.key)).toEqual(["a", "c", "d"])
       })
   )
+
+  it.scopedLive(
+    "a query string that fails its schema is a one-line InvalidRequest in the body errors' shape, naming the parameter (real HTTP on 127.0.0.1)",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const base = yield* start(path.join(dir, "s.db"), { defaults: { processor: "echo" } })
+        const bad = yield* post(`${base}/v1/runs?maxTokens=-3`, '{"a":1}\n', "application/x-ndjson")
+        expect(bad.status).toBe(400)
+        expect(Object.keys(bad.json).sort()).toEqual(["_tag", "message"])
+        expect(bad.json._tag).toBe("InvalidRequest")
+        expect(bad.json.message).toMatch(/^maxTokens: /)
+        expect(bad.json.message).not.toContain("\n")
+        const limit = yield* call(`${base}/v1/runs?limit=zero`)
+        expect(limit.status).toBe(400)
+        expect(limit.json).toMatchObject({ _tag: "InvalidRequest", message: expect.stringMatching(/^limit: /) })
+        const status = yield* call(`${base}/v1/runs/x/results?status=done`)
+        expect(status.status).toBe(400)
+        expect(status.json.message).toMatch(/^status: /)
+        // Nothing was created.
+        expect((yield* call(`${base}/v1/runs`)).json).toEqual({ runs: [] })
+      }),
+    { timeout: 30_000 }
+  )
+
+  it.scopedLive(
+    "a known path asked with another method answers 405 with Allow and a message; an unknown path is still 404 (real HTTP on 127.0.0.1)",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const base = yield* start(path.join(dir, "s.db"), { defaults: { processor: "echo" } })
+        const del = yield* Effect.promise(() =>
+          fetch(`${base}/v1/runs`, { method: "DELETE", signal: AbortSignal.timeout(10_000) })
+        )
+        expect(del.status).toBe(405)
+        expect(del.headers.get("allow")).toBe("GET, POST, HEAD")
+        expect(yield* Effect.promise(() => del.json())).toEqual({
+          _tag: "MethodNotAllowed",
+          message: "DELETE is not allowed on /v1/runs; it takes GET or POST"
+        })
+        const retry = yield* call(`${base}/v1/runs/r1/retry`)
+        expect(retry.status).toBe(405)
+        expect(retry.json.message).toBe("GET is not allowed on /v1/runs/r1/retry; it takes POST")
+        const put = yield* call(`${base}/v1/runs/r1`, { method: "PUT", body: "{}" })
+        expect(put.status).toBe(405)
+        expect((yield* call(`${base}/v1/nothing-here`)).status).toBe(404)
+      }),
+    { timeout: 30_000 }
+  )
 })
