@@ -4,13 +4,14 @@
  * - a query string that fails its schema (`?maxTokens=-3`) is a 400 `InvalidRequest` (as in `Api.ts`) naming the
  *   parameter, not a multi-line parse tree;
  * - a known path asked with another method (`DELETE /v1/runs`) is a 405 with an `Allow` header and a
- *   message saying which methods it takes, not an empty 404.
+ *   message saying which methods it takes, not an empty 404;
+ * - a body over the limit is a 413 that closes the connection, so a client need not send the rest.
  *
  * @since 0.1.0
  */
 import { HttpApi, HttpApiBuilder, HttpApiError, HttpServerError, HttpServerResponse } from "@effect/platform"
 import { Cause, Effect, Option } from "effect"
-import { Api } from "./Api.js"
+import { Api, PayloadTooLarge } from "./Api.js"
 
 /** Each path of the API as a pattern, with the methods it takes. */
 const routes: ReadonlyArray<{ readonly pattern: RegExp; readonly methods: Array<string> }> = (() => {
@@ -51,6 +52,16 @@ export const layer = HttpApiBuilder.middleware((app) =>
         .map((i) => (i.path.length > 0 ? `${i.path.map(String).join(".")}: ${i.message}` : i.message))
         .join("; ")
       return Effect.succeed(HttpServerResponse.unsafeJson({ _tag: "InvalidRequest", message }, { status: 400 }))
+    }
+    // The client may still be sending the rest of a body refused from its header: closing the connection
+    // after the answer stops it, where keep-alive would have it send every byte first.
+    if (failure instanceof PayloadTooLarge) {
+      return Effect.succeed(
+        HttpServerResponse.unsafeJson(
+          { _tag: failure._tag, message: failure.message, limitBytes: failure.limitBytes },
+          { status: 413, headers: { connection: "close" } }
+        )
+      )
     }
     if (failure instanceof HttpServerError.RouteNotFound) {
       const pathname = new URL(failure.request.url, "http://localhost").pathname

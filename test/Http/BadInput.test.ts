@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Logger, LogLevel } from "effect"
+import * as http from "node:http"
 import * as path from "node:path"
 import * as Compose from "../../src/Cli/Compose.js"
 import * as Service from "../../src/Http/Service.js"
@@ -162,6 +163,47 @@ describe("bad input over HTTP (real HTTP on 127.0.0.1)", () => {
         const put = yield* call(`${base}/v1/runs/r1`, { method: "PUT", body: "{}" })
         expect(put.status).toBe(405)
         expect((yield* call(`${base}/v1/nothing-here`)).status).toBe(404)
+      }),
+    { timeout: 30_000 }
+  )
+
+  it.scopedLive(
+    "an upload whose content-length is over --max-body gets its 413 from the header, while the client has sent almost none of it (real HTTP on 127.0.0.1)",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const base = new URL(yield* start(path.join(dir, "s.db"), { maxBodyBytes: 1024 * 1024 }))
+        const declared = 20 * 1024 * 1024
+        // 64 KiB of a declared 20 MiB, then nothing more: an answer can only come from the header.
+        const answer = yield* Effect.async<{ status: number; connection: string | undefined; body: string }, Error>(
+          (resume) => {
+            const req = http.request(
+              {
+                host: base.hostname,
+                port: base.port,
+                path: "/v1/runs",
+                method: "POST",
+                headers: { "content-type": "application/json", "content-length": declared }
+              },
+              (res) => {
+                let body = ""
+                res.setEncoding("utf8")
+                res.on("data", (c: string) => (body += c))
+                res.on("end", () => {
+                  req.destroy()
+                  resume(Effect.succeed({ status: res.statusCode ?? 0, connection: res.headers.connection, body }))
+                })
+              }
+            )
+            req.on("error", (e) => resume(Effect.fail(e)))
+            req.write("[" + " ".repeat(64 * 1024))
+            return Effect.sync(() => req.destroy())
+          }
+        ).pipe(Effect.timeoutFail({ duration: "15 seconds", onTimeout: () => new Error("no answer before the body") }))
+        expect(answer.status).toBe(413)
+        // The connection closes: the client is not kept sending the rest.
+        expect(answer.connection).toBe("close")
+        expect(JSON.parse(answer.body)).toMatchObject({ _tag: "PayloadTooLarge", limitBytes: 1024 * 1024 })
       }),
     { timeout: 30_000 }
   )
