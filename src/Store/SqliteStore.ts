@@ -14,7 +14,7 @@ import { Cause, Effect, Layer, Option, Schedule, Scope, Clock } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Item, SourceRecord } from "../Domain/Item.js"
-import { failureText } from "../Domain/FailureText.js"
+import { failureText, storeFailure } from "../Domain/FailureText.js"
 import { outputJson } from "../Domain/Outcome.js"
 import type { RunMetrics } from "../Domain/Run.js"
 import { LATEST, MIGRATIONS_TABLE, migrations, SEQ_SPAN } from "./SqliteMigrations.js"
@@ -118,7 +118,7 @@ const preflight = (filename: string): Effect.Effect<void, StoreError> =>
           new StoreError({
             reason: "Unavailable",
             location: filename,
-            message: `cannot open ${filename}: ${failureText(Cause.squash(cause))}`
+            message: storeFailure("cannot open", filename, failureText(Cause.squash(cause)))
           })
         )
       )
@@ -303,16 +303,20 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
           new StoreError({
             reason: "Unavailable",
             location,
-            message: `cannot open ${filename}: ${defect instanceof Error ? defect.message : String(defect)}`
+            message: storeFailure("cannot open", filename, defect instanceof Error ? defect.message : String(defect))
           })
         )
       )
     )
 
     const writeError = (error: SqlError.SqlError) =>
-      new StoreError({ reason: "Write", location, message: `cannot write to ${filename}: ${causeMessage(error)}` })
+      new StoreError({
+        reason: "Write",
+        location,
+        message: storeFailure("cannot write to", filename, causeMessage(error))
+      })
     const readError = (error: SqlError.SqlError) =>
-      new StoreError({ reason: "Read", location, message: `cannot read ${filename}: ${causeMessage(error)}` })
+      new StoreError({ reason: "Read", location, message: storeFailure("cannot read", filename, causeMessage(error)) })
 
     yield* sql
       .unsafe(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 10_000))}`)
@@ -354,7 +358,7 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
           new StoreError({
             reason: "Write",
             location,
-            message: `cannot prepare ${filename}: ${e._tag === "SqlError" ? causeMessage(e) : e.message}`
+            message: storeFailure("cannot prepare", filename, e._tag === "SqlError" ? causeMessage(e) : e.message)
           })
       )
     )
