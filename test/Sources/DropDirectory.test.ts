@@ -115,4 +115,28 @@ describe("drop directory scanner (TestClock, real files)", () => {
       expect(rows.map((r) => r.key)).toEqual(["a", "b"])
     })
   )
+
+  it.scoped(
+    "odd names are taken under a safe run id; a symlink in the directory is left alone, its target untouched",
+    () =>
+      Effect.gen(function* () {
+        const { dir, store, scan, after } = yield* setup
+        const odd = ["my orders (1).jsonl", "-rf $(rm).csv", "zażółć ünï.ndjson"]
+        fs.writeFileSync(path.join(dir, odd[0]!), line("o1"))
+        fs.writeFileSync(path.join(dir, odd[1]!), "id,text\nc1,x\n")
+        fs.writeFileSync(path.join(dir, odd[2]!), line("u1"))
+        const outside = path.join(path.dirname(dir), "elsewhere.jsonl")
+        fs.writeFileSync(outside, line("s1"))
+        fs.symlinkSync(outside, path.join(dir, "link.jsonl"))
+        yield* scan
+        yield* after(2)
+        const runs = (yield* store.listRuns).map((r) => r.id)
+        expect(runs.length).toBe(3)
+        for (const id of runs) expect(id).toMatch(/^[\w.-]+$/)
+        expect(fs.readdirSync(path.join(dir, ".done")).sort()).toEqual([...odd].sort())
+        // The link stays where it is and its target is neither read nor moved.
+        expect(fs.readdirSync(dir).sort()).toEqual([".done", "link.jsonl"])
+        expect(fs.readFileSync(outside, "utf8")).toBe(line("s1"))
+      })
+  )
 })
