@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Logger, LogLevel } from "effect"
+import * as fs from "node:fs"
 import * as http from "node:http"
 import * as path from "node:path"
 import * as Compose from "../../src/Cli/Compose.js"
@@ -204,6 +205,37 @@ describe("bad input over HTTP (real HTTP on 127.0.0.1)", () => {
         // The connection closes: the client is not kept sending the rest.
         expect(answer.connection).toBe("close")
         expect(JSON.parse(answer.body)).toMatchObject({ _tag: "PayloadTooLarge", limitBytes: 1024 * 1024 })
+      }),
+    { timeout: 30_000 }
+  )
+
+  it.scopedLive(
+    "OK cases: a run id that tries to leave its path is just an unknown run; a body that is not UTF-8 is a one-line 400; a wrong media type is 415; nothing is created (real HTTP on 127.0.0.1)",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const base = yield* start(path.join(dir, "s.db"), { defaults: { processor: "echo" } })
+        // (A client resolves a bare %2e%2e itself: /v1/runs/%2e%2e/results is asked as /v1/results.)
+        expect((yield* call(`${base}/v1/runs/%2e%2e/results`)).status).toBe(404)
+        for (const id of ["..%2F..%2Fetc%2Fpasswd", "..%5c..%5cs.db"]) {
+          const r = yield* call(`${base}/v1/runs/${id}/results`)
+          expect(r.status).toBe(404)
+          expect(r.json._tag).toBe("RunNotFound")
+        }
+        const latin1 = Buffer.from('{"id":"a","text":"caf\xe9"}\n', "latin1")
+        const notUtf8 = yield* call(`${base}/v1/runs`, {
+          method: "POST",
+          body: latin1,
+          headers: { "content-type": "application/x-ndjson" }
+        })
+        expect(notUtf8.status).toBe(400)
+        expect(notUtf8.json._tag).toBe("InvalidRequest")
+        expect(notUtf8.json.message).not.toContain("\n")
+        const media = yield* post(`${base}/v1/runs`, "<items/>", "application/xml")
+        expect(media.status).toBe(415)
+        expect(media.json._tag).toBe("UnsupportedMediaType")
+        expect((yield* call(`${base}/v1/runs`)).json).toEqual({ runs: [] })
+        expect(fs.readdirSync(dir).filter((f) => !f.startsWith("s.db"))).toEqual([])
       }),
     { timeout: 30_000 }
   )
