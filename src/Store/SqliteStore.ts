@@ -15,6 +15,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Item, SourceRecord } from "../Domain/Item.js"
 import { failureText, storeFailure } from "../Domain/FailureText.js"
+import * as ReadOnlySideFiles from "./ReadOnlySideFiles.js"
 import { outputJson } from "../Domain/Outcome.js"
 import type { RunMetrics } from "../Domain/Run.js"
 import { LATEST, MIGRATIONS_TABLE, migrations, SEQ_SPAN } from "./SqliteMigrations.js"
@@ -282,6 +283,8 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
   Effect.gen(function* () {
     const filename = options.filename
     const location = filename
+    // First: the preflight's read creates side files too.
+    yield* ReadOnlySideFiles.removeOnClose(filename)
     yield* preflight(filename)
     yield* Effect.try({
       try: () => {
