@@ -239,4 +239,25 @@ describe("bad input over HTTP (real HTTP on 127.0.0.1)", () => {
       }),
     { timeout: 30_000 }
   )
+
+  it.scopedLive(
+    "OK case: a 10 MB JSONL body under the default --max-body is recorded whole, every item in order (real HTTP on 127.0.0.1)",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const base = yield* start(path.join(dir, "s.db"), { defaults: { processor: "echo" } })
+        const n = 2_000
+        const pad = "x".repeat(5_000)
+        const body = Array.from({ length: n }, (_, i) => JSON.stringify({ id: `b${i}`, pad })).join("\n") + "\n"
+        expect(body.length).toBeGreaterThan(10_000_000)
+        const created = yield* post(`${base}/v1/runs`, body, "application/x-ndjson")
+        expect(created.status).toBe(202)
+        const run = created.json.run as string
+        const done = yield* waitDone(base, run)
+        expect(done.counts.completed).toBe(n)
+        const keys = lines((yield* call(`${base}/v1/runs/${run}/results`)).text).map((l) => l.key)
+        expect(keys).toEqual(Array.from({ length: n }, (_, i) => `b${i}`))
+      }),
+    { timeout: 60_000 }
+  )
 })
