@@ -238,6 +238,18 @@ export const pollInterval = Setting.number(
   { env: "SLUICE_POLL_INTERVAL", default: 2, description: "Seconds between scans of --watch-dir" }
 )
 
+/** `--settle <seconds>` / `SLUICE_SETTLE`, default 2 (`sluice serve`). */
+export const settle = Setting.number(
+  "settle",
+  { integer: false, min: 0 },
+  {
+    env: "SLUICE_SETTLE",
+    default: 2,
+    description:
+      "Seconds a file in --watch-dir must keep its size before it is taken; a taken file that grows is read again for its new lines"
+  }
+)
+
 /**
  * `SLUICE_TOKEN` (environment only: a flag would show in `ps`): the bearer token `sluice serve`
  * requires on `/v1` and `/metrics`; required when `--host` is not loopback.

@@ -25,9 +25,17 @@ export const command = Command.make(
       const store = yield* Store
       const run = Option.getOrUndefined(o.run)
       const n = yield* store.retryFailed(run)
+      // What stays failed: lines that could not be read have nothing to process until the input is read again.
+      let unreadable = 0
+      for (const id of run === undefined ? (yield* store.listRuns).map((r) => r.id) : [run]) {
+        for (const t of yield* store.failureTags(id)) unreadable += t.count - t.retryable
+      }
       yield* Effect.sync(() =>
         process.stderr.write(
-          `sluice: re-queued ${n} failed item(s)${run === undefined ? "" : ` of run ${run}`}; process them with \`sluice worker --db ${Compose.describeDb(o.db)}\` or by running the same \`sluice run\` again\n`
+          `sluice: re-queued ${n} failed item(s)${run === undefined ? "" : ` of run ${run}`}; process them with \`sluice worker --db ${Compose.describeDb(o.db)}\` or by running the same \`sluice run\` again\n` +
+            (unreadable === 0
+              ? ""
+              : `sluice: ${unreadable} line(s) that could not be read stay failed: retry cannot re-queue them, as there is nothing to process until the input is read again. Fix them in the input and run the same \`sluice run\` again: it reads a changed input again and records the fixed lines in their place\n`)
         )
       )
     }).pipe(

@@ -82,20 +82,21 @@ export const readPrompt = (file: Option.Option<string>) =>
   })
 
 /**
- * A run reads its input once; an input edited after that (a broken line fixed, lines added) is not
- * read again, and a rerun would say "finished" over content it never saw. Say so.
+ * A run reads its input once; an input edited after that (a broken line fixed, lines added) is read
+ * again on rerun, or the rerun would say "finished" over content it never saw. True when it changed.
  */
-const warnIfChanged = (store: Store["Type"], run: string, input: string) =>
+const changedSinceRead = (store: Store["Type"], run: string, input: string) =>
   Effect.gen(function* () {
     const info = yield* store.getRun(run)
-    if (Option.isNone(info) || info.value.fetchedAt === null) return
+    if (Option.isNone(info) || info.value.fetchedAt === null) return false
     const modified = fs.statSync(input).mtimeMs
-    if (modified <= info.value.fetchedAt) return
+    if (modified <= info.value.fetchedAt) return false
     yield* Effect.sync(() =>
       process.stderr.write(
-        `sluice: warning: ${input} changed after run ${run} read it (${new Date(info.value.fetchedAt!).toISOString()}); the run keeps what it read. To process the new content, give it another --run\n`
+        `sluice: warning: ${input} changed after run ${run} read it (${new Date(info.value.fetchedAt!).toISOString()}); reading it again: new lines and lines that could not be read before are recorded, lines already recorded keep what was read (to process all of it anew, give it another --run)\n`
       )
     )
+    return true
   })
 
 const options = {
@@ -150,10 +151,11 @@ export const command = Command.make("run", options, (o) =>
     const upstream = Flags.upstreamOf(o, prices)
     const program = Effect.gen(function* () {
       const store = yield* Store
-      yield* warnIfChanged(store, run, o.input)
+      const reread = yield* changedSinceRead(store, run, o.input)
       const stopProgress = yield* ProgressView.start(run)
       const summary = yield* Pipeline.run({
         run,
+        reread,
         config,
         concurrency: o.concurrency,
         output,

@@ -72,6 +72,7 @@ export const command = Command.make(
     maxBody: Flags.maxBody,
     watchDir: Flags.watchDir,
     pollInterval: Flags.pollInterval,
+    settle: Flags.settle,
     prices: Flags.prices,
     lease: Flags.lease,
     imap: Flags.imap,
@@ -131,7 +132,10 @@ export const command = Command.make(
         },
         attempt: Flags.attemptOf(o),
         leaseMs: o.lease * 1000,
-        watch: watch === undefined ? undefined : { dir: watch, pollInterval: `${o.pollInterval} seconds` },
+        watch:
+          watch === undefined
+            ? undefined
+            : { dir: watch, pollInterval: `${o.pollInterval} seconds`, settle: `${o.settle} seconds` },
         inbox: imap === undefined ? undefined : { imap, run: o.inboxRun, pollInterval: `${o.imapPoll} seconds` }
       }).pipe(Layer.provide(Compose.llm(upstream, { db: o.db })), Layer.provide(Compose.workStore(o.db)))
 

@@ -42,3 +42,22 @@ export const failureText = (error: unknown, options: { readonly named?: boolean 
   const line = parts.join(": ")
   return name !== undefined && !line.startsWith(name) ? `${name}: ${line}` : line
 }
+
+/**
+ * SQLite's words for a damaged file (a truncated copy, overwritten pages): `Failed to prepare
+ * statement` says nothing of that, so a message naming one of these says the file is corrupt first.
+ *
+ * @since 0.1.0
+ */
+export const isCorruption = (text: string): boolean =>
+  /SQLITE_CORRUPT|SQLITE_NOTADB|disk image is malformed|malformed database schema|file is not a database/.test(text)
+
+/**
+ * `what: text`, or, when `text` shows a damaged database, `file is corrupt (text): …`.
+ *
+ * @since 0.1.0
+ */
+export const storeFailure = (what: string, file: string, text: string): string =>
+  isCorruption(text)
+    ? `${file} is corrupt (${text}); restore it from a backup or a copy, or use another --db`
+    : `${what} ${file}: ${text}`

@@ -45,6 +45,13 @@ export interface RunOptions {
   readonly drainTimeout?: Duration.DurationInput | undefined
   /** Records per store transaction while reading the source. Default 1000. */
   readonly recordBatch?: number | undefined
+  /**
+   * Read the source again although the run has read it to its end (its file changed since). Records
+   * already stored keep what was read; new ones are added; a line recorded as unreadable that reads
+   * now is recorded in its place. The source is read before any item is processed, so the ordered
+   * output never passes a line that is about to be recorded again.
+   */
+  readonly reread?: boolean | undefined
 }
 
 /**
@@ -87,8 +94,9 @@ export const run = (
         sourceDone: info.fetchedAt !== null && fetcher.live !== true
       }))
 
-      // A file read to its end is not read again; a live source is read every session.
-      const readSource = info.fetchedAt === null || fetcher.live === true
+      // A file read to its end is not read again (unless it changed since); a live source is read every session.
+      const rereading = info.fetchedAt !== null && options.reread === true && fetcher.live !== true
+      const readSource = info.fetchedAt === null || fetcher.live === true || rereading
       const sourceDone = yield* Ref.make(!readSource)
       const sourceError = yield* Ref.make<string | undefined>(undefined)
       const wake = yield* Queue.sliding<void>(1)
@@ -99,7 +107,8 @@ export const run = (
             const batch = Chunk.toReadonlyArray(records)
             const result = yield* store.record(id, batch)
             const malformed = batch.filter((r) => r._tag === "Malformed").length
-            if (result.inserted > 0) {
+            // Read again, a batch is mostly lines already stored: the counts are read once it is done.
+            if (result.inserted > 0 && !rereading) {
               yield* progress.update(id, (p) => ({
                 ...p,
                 counts: Progress.addCounts(p.counts, {
@@ -138,7 +147,11 @@ export const run = (
             )
           )
         )
-        yield* Effect.forkScoped(fetch)
+        if (rereading) {
+          yield* fetch
+          const counts = yield* store.counts(id)
+          yield* progress.update(id, (p) => ({ ...p, counts }))
+        } else yield* Effect.forkScoped(fetch)
       }
 
       let follower: OrderedOutput.Follower | undefined

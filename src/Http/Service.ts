@@ -23,6 +23,7 @@ import { makeOwner } from "../Engine/Pipeline.js"
 import * as Progress from "../Engine/Progress.js"
 import type { Llm } from "../Llm/Llm.js"
 import * as DropDirectory from "../Sources/DropDirectory.js"
+import * as RequestErrors from "./RequestErrors.js"
 import * as Persister from "../Stages/Persister.js"
 import { Store } from "../Store/Store.js"
 import { Api } from "./Api.js"
@@ -60,7 +61,14 @@ export interface ServiceOptions {
   /** How often idle workers look for new items (new items also wake them at once). */
   readonly pollMs?: number | undefined
   /** A drop directory: each JSONL/CSV file put there becomes a run. */
-  readonly watch?: { readonly dir: string; readonly pollInterval?: Duration.DurationInput | undefined } | undefined
+  readonly watch?:
+    | {
+        readonly dir: string
+        readonly pollInterval?: Duration.DurationInput | undefined
+        /** How long a file must stay unchanged before it is taken; default the poll interval. */
+        readonly settle?: Duration.DurationInput | undefined
+      }
+    | undefined
   /** Lease owner id of this process; unique per process by default. */
   readonly owner?: string | undefined
   /** A mailbox polled into one run; its settings are `defaults`. */
@@ -149,6 +157,7 @@ export const layer = (options: ServiceOptions = {}): Layer.Layer<Service, Servic
   )
 
   const http = HttpApiBuilder.serve(HttpMiddleware.logger).pipe(
+    Layer.provide(RequestErrors.layer),
     Layer.provide(Docs.layer),
     Layer.provide(
       Dashboard.layer({
@@ -218,6 +227,7 @@ export const layer = (options: ServiceOptions = {}): Layer.Layer<Service, Servic
             return DropDirectory.layer({
               dir: watch.dir,
               pollInterval: watch.pollInterval ?? Duration.seconds(2),
+              settle: watch.settle,
               config: { ...defaults },
               onRecorded: (run) =>
                 store.counts(run).pipe(

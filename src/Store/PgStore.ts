@@ -290,6 +290,13 @@ SELECT $1, u.seq, u.key,
   CASE WHEN u.error IS NULL THEN NULL ELSE $2::bigint END
 FROM unnest($3::bigint[], $4::text[], $5::text[], $6::int[], $7::text[]) AS u(seq, key, payload, line, error)
 ON CONFLICT DO NOTHING`,
+    // Ordered rows that read now where the run holds a line that could not be read (failed at ingest, no
+    // payload): the record takes its place, pending, unless another item holds its key.
+    revive: `UPDATE ${items} i SET key = u.key, payload = u.payload, line = u.line, status = 'pending', attempts = 0,
+  not_before = 0, route = NULL, result = NULL, error_tag = NULL, error_message = NULL, started_at = NULL, finished_at = NULL
+FROM unnest($2::bigint[], $3::text[], $4::text[], $5::int[], $6::text[]) AS u(seq, key, payload, line, error)
+WHERE i.rid = $1 AND i.seq = u.seq AND i.status = 'failed' AND i.payload IS NULL AND u.error IS NULL
+  AND NOT EXISTS (SELECT 1 FROM ${items} y WHERE y.rid = $1 AND y.key = u.key AND y.seq <> u.seq)`,
     // Ordered rows that were not inserted: their seq is free (so their key was taken at another seq: a
     // duplicate), or held by another key (the input changed since the run began).
     conflicts: `SELECT u.seq AS s, u.key AS k, u.line AS l, x.key AS held
@@ -598,10 +605,21 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
             if (isOrdered) push(ordered, at, ...row)
           }
           let inserted = 0
+          let revived = 0
           if (rows.seq.length > 0) {
             inserted = yield* insert(rid, now, rows)
             if (inserted < rows.seq.length && ordered.seq.length > 0) {
               // The slow path, only when something was not inserted: duplicates across batches.
+              revived = rowCount(
+                yield* sql.unsafe(q.revive, [
+                  rid,
+                  ordered.seq,
+                  ordered.key,
+                  ordered.payload,
+                  ordered.line,
+                  ordered.error
+                ]).raw
+              )
               const conflicts = yield* sql.unsafe<{ s: Num; k: string; l: number | null; held: string | null }>(
                 q.conflicts,
                 [rid, ordered.seq, ordered.key, ordered.line]
@@ -639,7 +657,7 @@ export const make = (options: PgStoreMakeOptions = {}): Effect.Effect<Store["Typ
             )
             alreadyCompleted = done.map((r) => toItem(run, r))
           }
-          return { inserted, alreadyCompleted }
+          return { inserted, alreadyCompleted, revived }
         })
         const result = yield* sql.withTransaction(body).pipe(
           Effect.retry({ times: 3, while: (e) => e._tag === "SqlError" && isConflict(e) }),

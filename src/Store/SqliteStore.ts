@@ -14,7 +14,8 @@ import { Cause, Effect, Layer, Option, Schedule, Scope, Clock } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Item, SourceRecord } from "../Domain/Item.js"
-import { failureText } from "../Domain/FailureText.js"
+import { failureText, storeFailure } from "../Domain/FailureText.js"
+import * as ReadOnlySideFiles from "./ReadOnlySideFiles.js"
 import { outputJson } from "../Domain/Outcome.js"
 import type { RunMetrics } from "../Domain/Run.js"
 import { LATEST, MIGRATIONS_TABLE, migrations, SEQ_SPAN } from "./SqliteMigrations.js"
@@ -118,7 +119,7 @@ const preflight = (filename: string): Effect.Effect<void, StoreError> =>
           new StoreError({
             reason: "Unavailable",
             location: filename,
-            message: `cannot open ${filename}: ${failureText(Cause.squash(cause))}`
+            message: storeFailure("cannot open", filename, failureText(Cause.squash(cause)))
           })
         )
       )
@@ -259,6 +260,15 @@ FROM json_each(?) AS j
 WHERE true
 ON CONFLICT DO NOTHING`
 
+// Ordered rows that read now where the run holds a line that could not be read (failed at ingest, no
+// payload): the record takes its place, pending. OR IGNORE leaves a row whose key another item holds.
+const REVIVE_SQL = `UPDATE OR IGNORE items SET key = j.value ->> 1, payload = j.value ->> 2, line = j.value ->> 3,
+  status = 'pending', attempts = 0, not_before = 0, route = NULL, result = NULL, error_tag = NULL,
+  error_message = NULL, started_at = NULL, finished_at = NULL
+FROM json_each(?) AS j
+WHERE items.id = ? + (j.value ->> 0) AND items.status = 'failed' AND items.payload IS NULL
+  AND (j.value ->> 4) IS NULL`
+
 // Ordered rows that were not inserted: their seq is free (so their key was taken at another seq: a
 // duplicate), or held by another key (the input changed since the run began).
 const CONFLICTS_SQL = `SELECT j.value ->> 0 AS s, j.value ->> 1 AS k, j.value ->> 3 AS l, x.key AS held
@@ -273,6 +283,8 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
   Effect.gen(function* () {
     const filename = options.filename
     const location = filename
+    // First: the preflight's read creates side files too.
+    yield* ReadOnlySideFiles.removeOnClose(filename)
     yield* preflight(filename)
     yield* Effect.try({
       try: () => {
@@ -294,7 +306,7 @@ export const make = (options: SqliteStoreOptions): Effect.Effect<Store["Type"], 
           new StoreError({
             reason: "Unavailable",
             location,
-            message: `cannot open ${filename}: ${defect instanceof Error ? defect.message : String(defect)}`
+            message: storeFailure("cannot open", filename, defect instanceof Error ? defect.message : String(defect))
           })
         )
       )
@@ -330,9 +342,13 @@ export const makeWithClient = (
     const location = filename
 
     const writeError = (error: SqlError.SqlError) =>
-      new StoreError({ reason: "Write", location, message: `cannot write to ${filename}: ${causeMessage(error)}` })
+      new StoreError({
+        reason: "Write",
+        location,
+        message: storeFailure("cannot write to", filename, causeMessage(error))
+      })
     const readError = (error: SqlError.SqlError) =>
-      new StoreError({ reason: "Read", location, message: `cannot read ${filename}: ${causeMessage(error)}` })
+      new StoreError({ reason: "Read", location, message: storeFailure("cannot read", filename, causeMessage(error)) })
 
     yield* sql
       .unsafe(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 10_000))}`)
@@ -374,7 +390,7 @@ export const makeWithClient = (
           new StoreError({
             reason: "Write",
             location,
-            message: `cannot prepare ${filename}: ${e._tag === "SqlError" ? causeMessage(e) : e.message}`
+            message: storeFailure("cannot prepare", filename, e._tag === "SqlError" ? causeMessage(e) : e.message)
           })
       )
     )
@@ -535,6 +551,7 @@ export const makeWithClient = (
                 )
               }
               let inserted = 0
+              let revived = 0
               if (rows.length > 0) {
                 const base = rid * SEQ_SPAN
                 const batch = JSON.stringify(rows)
@@ -542,9 +559,12 @@ export const makeWithClient = (
                 inserted = (result as { changes?: number }).changes ?? rows.length
                 if (inserted < rows.length && ordered > 0) {
                   // The slow path, only when something was not inserted: duplicates across batches.
+                  const orderedRows = JSON.stringify(rows.filter((_, i) => records[i]?.ordinal !== undefined))
+                  const revive = yield* sql.unsafe(REVIVE_SQL, [orderedRows, base]).raw
+                  revived = (revive as { changes?: number }).changes ?? 0
                   const conflicts = yield* sql.unsafe<{ s: number; k: string; l: number | null; held: string | null }>(
                     CONFLICTS_SQL,
-                    [JSON.stringify(rows.filter((_, i) => records[i]?.ordinal !== undefined)), base]
+                    [orderedRows, base]
                   )
                   const dups = conflicts.filter((c) => c.held === null)
                   if (dups.length > 0) {
@@ -588,7 +608,7 @@ export const makeWithClient = (
                 )
                 alreadyCompleted = done.map((r) => toItem(run, r))
               }
-              return { inserted, alreadyCompleted }
+              return { inserted, alreadyCompleted, revived }
             })
           )
           .pipe(Effect.catchTag("SqlError", (e) => Effect.fail(writeError(e))))

@@ -40,6 +40,11 @@ export interface RecordResult {
   readonly inserted: number
   /** Records that were already in the store and have completed: their source may need acking again. */
   readonly alreadyCompleted: ReadonlyArray<Item>
+  /**
+   * Lines recorded earlier as unreadable (failed at ingest, nothing to process) that now read as
+   * records, at the same position: stored in their place as pending. Absent means none.
+   */
+  readonly revived?: number | undefined
 }
 
 /** @since 0.1.0 */
@@ -215,6 +220,8 @@ export class Store extends Context.Tag("sluice/Store/Store")<
      * Records source records before any stage touches them, in one transaction. A key already in the
      * run is left as it is. Records with an `ordinal` take it as their `seq`; others are numbered after
      * the run's highest seq. `Malformed` records are stored already failed (`Invalid`, with their line).
+     * A record at the position of a line that failed as unreadable (a broken line fixed since, a line
+     * cut off mid-write now whole) takes its place, pending, under its own key.
      */
     readonly record: (run: string, records: ReadonlyArray<SourceRecord>) => Effect.Effect<RecordResult, StoreError>
     /** Leases up to `limit` claimable items in one atomic statement, lowest seq first. */

@@ -229,23 +229,47 @@ describe("bad input on the command line (real processes)", () => {
       })
   )
 
-  it.scopedLive("D13: an input edited after its run read it gets a warning on rerun, naming the run", () =>
-    Effect.gen(function* () {
-      const dir = yield* tempDir()
-      const input = path.join(dir, "items.jsonl")
-      const db = path.join(dir, "s.db")
-      fs.writeFileSync(input, '{"id":"a"}\n{broken\n')
-      const first = yield* cli(["run", input, "--db", db, "--processor", "echo"])
-      expect(first.code).toBe(0)
-      expect(first.stderr).not.toContain("warning")
-      // The user fixes the broken line and runs the same command.
-      fs.writeFileSync(input, '{"id":"a"}\n{"id":"b"}\n')
-      fs.utimesSync(input, new Date(), new Date(Date.now() + 2_000))
-      const again = yield* cli(["run", input, "--db", db, "--processor", "echo"])
-      expect(again.code).toBe(0)
-      expect(again.stderr).toContain(`warning: ${input} changed after run ${defaultRunId(input)} read it`)
-      expect(again.stderr).toContain("another --run")
-    })
+  it.scopedLive(
+    "D13: a broken line fixed after the run: retry says it cannot re-queue it; the same command warns, reads the input again and processes the fixed line in its place, once",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const input = path.join(dir, "items.jsonl")
+        const db = path.join(dir, "s.db")
+        const out = path.join(dir, "out.jsonl")
+        fs.writeFileSync(input, '{"id":"a"}\n{broken\n{"id":"c"}\n')
+        const first = yield* cli(["run", input, "--db", db, "--processor", "echo", "--out", out])
+        expect(first.code).toBe(0)
+        expect(first.stderr).not.toContain("warning")
+        expect(readJsonl(out).map((r) => [r.key, r.status])).toEqual([
+          ["a", "completed"],
+          ["line:2", "failed"],
+          ["c", "completed"]
+        ])
+        const retry = yield* cli(["retry", "--failed", "--db", db])
+        expect(retry.code).toBe(0)
+        expect(retry.stderr).toContain("re-queued 0 failed item(s)")
+        expect(retry.stderr).toContain("1 line(s) that could not be read stay failed: retry cannot re-queue them")
+        // The user fixes the broken line, adds one, and runs the same command.
+        fs.writeFileSync(input, '{"id":"a"}\n{"id":"b"}\n{"id":"c"}\n{"id":"d"}\n')
+        const again = yield* cli(["run", input, "--db", db, "--processor", "echo", "--out", out])
+        expect(again.code).toBe(0)
+        expect(again.stderr).toContain(`warning: ${input} changed after run ${defaultRunId(input)} read it`)
+        expect(again.stderr).toContain("reading it again")
+        expect(again.stderr).toContain("4 completed, 0 skipped, 0 failed of 4")
+        const results = readJsonl(out)
+        expect(results.map((r) => [r.seq, r.key, r.status])).toEqual([
+          [0, "a", "completed"],
+          [1, "b", "completed"],
+          [2, "c", "completed"],
+          [3, "d", "completed"]
+        ])
+        expect(results[1].output).toEqual({ id: "b" })
+        // Unchanged since: a third run does not read it again, and the results stay.
+        const third = yield* cli(["run", input, "--db", db, "--processor", "echo", "--out", out])
+        expect(third.stderr).not.toContain("warning")
+        expect(readJsonl(out)).toEqual(results)
+      })
   )
 
   it.scopedLive("a binary input's control bytes reach the terminal summary escaped, never raw", () =>

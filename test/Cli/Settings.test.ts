@@ -183,6 +183,7 @@ describe("settings: the README's table, --help and the parser agree", () => {
     ]),
     ["serve", "--port", ["-1", "65536", "80.5", "http"]],
     ["serve", "--poll-interval", ["0", "-2", "NaN"]],
+    ["serve", "--settle", ["-1", "NaN"]],
     ["serve", "--imap-poll", ["0", "-1", "Infinity"]],
     ["simulate", "--port", ["-1", "70000", "1.5"]],
     ["simulate", "--rpm", ["-5", "2.5"]],

@@ -5,7 +5,7 @@
  * on 127.0.0.1 against an in-process simulator; every wait is bounded.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Logger, LogLevel } from "effect"
+import { Context, type Duration, Effect, Layer, Logger, LogLevel } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -18,14 +18,14 @@ import { getJson } from "../support/Http.js"
 import { tempDir } from "../support/Temp.js"
 import { waitFor } from "../support/Wait.js"
 
-const serve = (db: string, dir: string, baseUrl: string) =>
+const serve = (db: string, dir: string, baseUrl: string, settle?: Duration.DurationInput) =>
   Layer.build(
     Service.layer({
       host: "127.0.0.1",
       port: 0,
       pollMs: 50,
       defaults: { processor: "llm", model: "sim", maxTokens: 32 },
-      watch: { dir, pollInterval: "100 millis" }
+      watch: { dir, pollInterval: settle === undefined ? "100 millis" : "50 millis", settle }
     }).pipe(
       Layer.provide(Compose.llm({ baseUrl, timeoutMs: 10_000, rpm: 60_000, tpm: 0, cache: false }, { db })),
       Layer.provide(Compose.store(db))
@@ -155,6 +155,35 @@ describe("drop directory (real HTTP on 127.0.0.1)", () => {
         for (const e of yield* sim.log) sent.set(e.content, (sent.get(e.content) ?? 0) + 1)
         expect(sent.size).toBe(28)
         expect([...sent.values()].every((n) => n === 1)).toBe(true)
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "a file written slowly, a line at a time, while the directory is watched: every line is processed once (D11, real HTTP on 127.0.0.1)",
+    () =>
+      Effect.gen(function* () {
+        const root = yield* tempDir()
+        const dir = path.join(root, "in")
+        fs.mkdirSync(dir)
+        const sim = yield* Simulator.make({ port: 0, latencyMs: 5, latencySigma: 0 })
+        const base = yield* serve(path.join(root, "s.db"), dir, sim.url, "100 millis")
+        // Pauses longer than the settle interval: the file is taken before it is whole.
+        const fd = fs.openSync(path.join(dir, "slow.jsonl"), "a")
+        for (let i = 0; i < 5; i++) {
+          fs.writeSync(fd, JSON.stringify({ id: `s${i}`, text: `slow ${i}` }) + "\n")
+          yield* Effect.sleep("400 millis")
+        }
+        fs.closeSync(fd)
+        const runs = yield* waitFor(
+          getJson(`${base}/v1/runs`),
+          (r) => r.runs.length > 0 && r.runs.every((x: any) => x.counts.completed === 5),
+          20_000,
+          "all five lines completed"
+        )
+        expect(runs.runs.length).toBe(1)
+        const sent = (yield* sim.log).map((e) => e.content).sort()
+        expect(sent).toEqual(Array.from({ length: 5 }, (_, i) => JSON.stringify({ id: `s${i}`, text: `slow ${i}` })))
       }),
     { timeout: 60_000 }
   )

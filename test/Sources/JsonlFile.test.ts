@@ -72,6 +72,14 @@ describe("JsonlFile.records", () => {
     })
   )
 
+  it.scoped("a byte-order mark before the first line, with CRLF line ends, is not part of the first item", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const file = yield* write(dir, "bom.jsonl", "\uFEFF" + SAMPLE.join("\r\n") + "\r\n")
+      expectSample(yield* readAll(file))
+    })
+  )
+
   it.scoped("keeps UTF-8 characters that straddle a read boundary intact", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir()

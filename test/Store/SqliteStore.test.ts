@@ -123,6 +123,32 @@ describe("SqliteStore (SQLite specifics)", () => {
       })
     )
 
+    it.scoped("a truncated sluice database, or one with damaged pages, says it is corrupt, naming the file", () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const good = path.join(dir, "good.db")
+        yield* withStore({ filename: good }, (store) =>
+          Effect.zipRight(store.openRun("r", {}), store.record("r", recs(50)))
+        )
+        const whole = fs.readFileSync(good)
+        expect(whole.length).toBeGreaterThan(8192)
+        const truncated = path.join(dir, "truncated.db")
+        fs.writeFileSync(truncated, whole.subarray(0, 8192))
+        const damaged = path.join(dir, "damaged.db")
+        const bytes = Buffer.from(whole)
+        for (let i = 4096; i < bytes.length; i += 997) bytes[i] = bytes[i]! ^ 0x5a
+        fs.writeFileSync(damaged, bytes)
+        for (const file of [truncated, damaged]) {
+          const error = yield* Effect.flip(
+            withStore({ filename: file }, (store) => Effect.zipRight(store.counts("r"), store.listRuns))
+          )
+          expect(error.message).toContain(`${file} is corrupt (`)
+          expect(error.message).toContain("restore it from a backup")
+          expect(error.message).not.toContain("\n")
+        }
+      })
+    )
+
     it.scoped("a directory is Unavailable, naming the path", () =>
       Effect.gen(function* () {
         const dir = yield* tempDir()

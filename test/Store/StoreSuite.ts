@@ -106,7 +106,7 @@ export const suite = (name: string, makeLayer: () => Layer.Layer<Store, StoreErr
         Effect.gen(function* () {
           yield* store.openRun("r", {})
           const first = yield* store.record("r", [rec("c", 7), rec("a", 2), rec("b", 5)])
-          expect(first).toEqual({ inserted: 3, alreadyCompleted: [] })
+          expect(first).toMatchObject({ inserted: 3, alreadyCompleted: [] })
           const second = yield* store.record("r", [rec("x"), rec("y")])
           expect(second.inserted).toBe(2)
           const rows = yield* allResults(store, "r")
@@ -116,6 +116,60 @@ export const suite = (name: string, makeLayer: () => Layer.Layer<Store, StoreErr
             [7, "c", "pending"],
             [8, "x", "pending"],
             [9, "y", "pending"]
+          ])
+        }))
+
+      test("a line recorded as unreadable that reads now takes its place, pending, under its own key (D13, D11)", (store) =>
+        Effect.gen(function* () {
+          yield* store.openRun("r", {})
+          const broken = [
+            rec("a", 0),
+            SourceRecord.malformed("line:2", 2, "not valid JSON", 1),
+            SourceRecord.malformed("line:3", 3, "not valid JSON", 2),
+            rec("d", 3)
+          ]
+          yield* store.record("r", broken)
+          // Line 2 fixed (it has an id now), line 3 still broken, a new line 5: the input read again.
+          const again = yield* store.record("r", [
+            rec("a", 0),
+            SourceRecord.record("b", { id: "b" }, 1, 2),
+            SourceRecord.malformed("line:3", 3, "not valid JSON", 2),
+            rec("d", 3),
+            rec("e", 4)
+          ])
+          expect(again.inserted).toBe(1)
+          expect(again.revived).toBe(1)
+          const rows = yield* allResults(store, "r")
+          expect(rows.map((r) => [r.seq, r.key, r.status])).toEqual([
+            [0, "a", "pending"],
+            [1, "b", "pending"],
+            [2, "line:3", "failed"],
+            [3, "d", "pending"],
+            [4, "e", "pending"]
+          ])
+          const items = yield* store.claim({ owner: "w", limit: 10, leaseMs: 1_000 })
+          expect(items.map((i) => [i.seq, i.key, i.payload, i.attempts])).toEqual([
+            [0, "a", { key: "a" }, 0],
+            [1, "b", { id: "b" }, 0],
+            [3, "d", { key: "d" }, 0],
+            [4, "e", { key: "e" }, 0]
+          ])
+          // Read a third time, nothing changes: the revived line is not recorded twice.
+          const third = yield* store.record("r", [SourceRecord.record("b", { id: "b" }, 1, 2)])
+          expect([third.inserted, third.revived ?? 0]).toEqual([0, 0])
+          expect((yield* store.counts("r")).processing).toBe(4)
+        }))
+
+      test("a fixed line whose key another item holds stays failed (nothing taken from that item)", (store) =>
+        Effect.gen(function* () {
+          yield* store.openRun("r", {})
+          yield* store.record("r", [rec("a", 0), SourceRecord.malformed("line:2", 2, "not valid JSON", 1)])
+          const again = yield* store.record("r", [SourceRecord.record("a", { id: "a" }, 1, 2)])
+          expect(again.revived ?? 0).toBe(0)
+          const rows = yield* allResults(store, "r")
+          expect(rows.map((r) => [r.seq, r.key, r.status])).toEqual([
+            [0, "a", "pending"],
+            [1, "line:2", "failed"]
           ])
         }))
 
