@@ -122,7 +122,25 @@ export const make: Effect.Effect<Store["Type"]> = Effect.sync(() => {
         insertOrdered(state.ordered, row)
         return true
       }
+      /**
+       * A line recorded as unreadable (failed, no payload) that reads now takes its place, pending, under
+       * its own key, unless another item holds that key (as both SQL stores do).
+       */
+      const revive = (row: Row): boolean => {
+        const held = state.bySeq.get(row.seq)
+        if (row.payload === null || held === undefined || held.status !== "failed" || held.payload !== null)
+          return false
+        const other = state.byKey.get(row.key)
+        if (other !== undefined && other !== held) return false
+        state.byKey.delete(held.key)
+        state.bySeq.set(row.seq, row)
+        state.byKey.set(row.key, row)
+        const at = state.ordered.indexOf(held)
+        if (at >= 0) state.ordered[at] = row
+        return true
+      }
       let inserted = 0
+      let revived = 0
       let maxSeq = next - 1
       const seenInBatch = new Set<string>()
       const changed: Array<{ line: number; key: string; held: string }> = []
@@ -142,6 +160,7 @@ export const make: Effect.Effect<Store["Type"]> = Effect.sync(() => {
               ? newRow(s, `${r.key}#${s}`, null, line, `line ${line ?? s + 1}: duplicate key "${r.key}"`, now)
               : newRow(s, r.key, r.json ?? JSON.stringify(r.payload === undefined ? null : r.payload), line, null, now)
         if (insert(row)) inserted++
+        else if (isOrdered && revive(row)) revived++
         else if (isOrdered) {
           const held = state.bySeq.get(s)
           // A run recorded before keys had namespaces holds "3" where this release reads "line:3": the same line.
@@ -165,7 +184,7 @@ export const make: Effect.Effect<Store["Type"]> = Effect.sync(() => {
           .filter((row) => row.status === "completed" && keys.has(row.key))
           .map((row) => toItem(run, row))
       }
-      return { inserted, alreadyCompleted }
+      return { inserted, alreadyCompleted, revived }
     })
 
   const toItem = (run: string, r: Row): Item => ({
