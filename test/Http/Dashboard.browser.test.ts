@@ -1,13 +1,18 @@
 /**
  * The operator's dashboard in a real browser: Debian's Chromium driven by playwright-core, against the
  * built `sluice serve` and `sluice simulate` as processes on 127.0.0.1. An operator uploads a 2,000-row
- * CSV with 3 broken rows through the form; the run page shows progress climbing, the RPM limit in use
- * near its ceiling, then the 3 failures each naming its line; retrying them changes nothing and the
- * counts stay true; the downloads hold every row once, in input order; at 800×600 nothing that matters
- * is off-screen; and the page keeps going across a restart of the service.
+ * CSV with 3 broken rows through the form; the run page shows progress climbing with the RPM limit in use
+ * near its ceiling (the page's screenshot, mid-run, is docs/run-page.png for the README); the operator
+ * restarts the service with a higher limit and the page carries on with the same run; at the end the 3
+ * failures each name their line; retrying them changes nothing and the counts stay true; the downloads
+ * hold every row once, in input order; at 800×600 nothing that matters is off-screen.
  *
- * Every wait is bounded; the processes and the browser are stopped at the end. The run page's
- * screenshot is saved to docs/run-page.png for the README.
+ * Small in time, honest in shape: the simulator answers in 20 ms, so the first part of the run is bound
+ * by the configured 1,200 RPM (20 requests a second; a loaded two-core machine still does 20 items a
+ * second), and once the panel has shown that, the restart raises the limit so the rest of the 2,000 rows
+ * go as fast as the machine allows. One browser for the file; every wait is on a page condition and
+ * bounded; the processes and the browser are stopped at the end. Without Chromium the file fails with
+ * one line saying how to install it (as root it installs it with apt, as the suite does its other servers).
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as fs from "node:fs"
@@ -18,20 +23,19 @@ import type { BrowserContext, Page } from "playwright-core"
 import { spawnCli } from "../support/Cli.js"
 import * as Chromium from "../support/Chromium.js"
 
-// Opt-in until it passes whole on a two-core machine (issue 13 is open: its one run to the end under
-// load timed out at 400 s; the RPM, retry, download, 800×600 and restart steps have not all passed in
-// one run yet). `SLUICE_BROWSER=run npx vitest run test/Http/Dashboard.browser.test.ts` runs it.
+// Still opt-in: its one run to the end after this rewrite (18:39 UTC, load 5) passed upload, progress and
+// RPM near its limit in 24 s, then hung on `sluice serve` not exiting after SIGTERM while the page polled
+// (without a polling browser it exits in ~1 s). `SLUICE_BROWSER=run npx vitest run <this file>` runs it.
 const optIn = process.env["SLUICE_BROWSER"] === "run"
 if (!optIn) process.stderr.write("test/Http/Dashboard.browser: not run (opt-in for now: SLUICE_BROWSER=run)\n")
 
 const ROWS = 2000
 /** Data lines (1-based file lines, the header being line 1) written with a field too many. */
 const BROKEN = [251, 1002, 1777]
-/**
- * 1,200 RPM is 20 requests a second: the run takes about 100 s, bound by RPM (16 × 100 ms calls could do
- * 160/s). At 3,000 RPM a loaded two-core machine reached only ~45% of it: then the CPU, not the limit, binds.
- */
+/** The request-bound part: 20 requests a second, well below what 16 calls of 20 ms could do (800/s). */
 const RPM = 1200
+/** After the restart: a limit the machine's CPU, not admission, binds. */
+const RPM_AFTER = 60_000
 const DOCS = path.resolve(import.meta.dirname, "../../docs")
 
 const freePort = () =>
@@ -50,7 +54,7 @@ const until = async <A>(get: () => Promise<A>, ok: (a: A) => boolean, ms: number
     if (ok(a)) return a
     if (Date.now() > deadline)
       throw new Error(`timed out after ${ms} ms waiting for ${what} (last: ${JSON.stringify(a)})`)
-    await new Promise((r) => setTimeout(r, 200))
+    await new Promise((r) => setTimeout(r, 100))
   }
 }
 
@@ -66,6 +70,15 @@ const answers = async (url: string) => {
 const numberIn = async (page: Page, selector: string) =>
   Number(((await page.locator(selector).first().textContent()) ?? "").replace(/[^\d.]/g, ""))
 
+/** Where the file's time goes, said in one line at the end (the lead reads it when the file is slow). */
+const phases: Array<string> = []
+let lap = Date.now()
+const phase = (name: string) => {
+  const now = Date.now()
+  phases.push(`${name} ${((now - lap) / 1000).toFixed(1)} s`)
+  lap = now
+}
+
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-dashboard-"))
 const db = path.join(dir, "serve.db")
 const children: Array<ReturnType<typeof spawnCli>> = []
@@ -75,12 +88,12 @@ let base = ""
 let servePort = 0
 let simUrl = ""
 
-const startServe = async () => {
+const startServe = async (rpm: number) => {
   const p = spawnCli(
     [
       "serve",
       ...["--db", db, "--port", String(servePort), "--base-url", simUrl],
-      ...["--rpm", String(RPM), "--concurrency", "16", "--model", "sim", "--max-tokens", "16"]
+      ...["--rpm", String(rpm), "--concurrency", "16", "--model", "sim", "--max-tokens", "16"]
     ],
     { env: { OPENAI_API_KEY: "sk-test" } }
   )
@@ -96,27 +109,32 @@ const startServe = async () => {
 
 beforeAll(async () => {
   if (!optIn) return
+  // First, so that a machine without Chromium fails at once with the line saying how to install it.
   Chromium.ensure()
   const simPort = await freePort()
   servePort = await freePort()
   simUrl = `http://127.0.0.1:${simPort}/v1`
   base = `http://127.0.0.1:${servePort}`
-  children.push(spawnCli(["simulate", "--port", String(simPort), "--latency-ms", "100", "--latency-sigma", "0"]))
-  await until(
-    () => answers(`http://127.0.0.1:${simPort}/`),
-    (ok) => ok,
-    60_000,
-    "sluice simulate to answer"
-  )
-  await startServe()
-  browser = await Chromium.launch()
+  children.push(spawnCli(["simulate", "--port", String(simPort), "--latency-ms", "20", "--latency-sigma", "0"]))
+  const [launched] = await Promise.all([
+    Chromium.launch(),
+    until(
+      () => answers(`http://127.0.0.1:${simPort}/`),
+      (ok) => ok,
+      60_000,
+      "sluice simulate to answer"
+    ).then(() => startServe(RPM))
+  ])
+  browser = launched
   context = browser.context
-}, 180_000)
+  phase("start (simulator, service, Chromium)")
+}, 120_000)
 
 afterAll(async () => {
   await browser?.close()
   for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill("SIGKILL")
   fs.rmSync(dir, { recursive: true, force: true })
+  if (phases.length > 0) process.stderr.write(`test/Http/Dashboard.browser: ${phases.join(" · ")}\n`)
 })
 
 const csv = () => {
@@ -142,55 +160,87 @@ const offScreen = async (page: Page, selector: string, width: number) => {
   return boxes.filter((b) => b.left < 0 || b.right > width + 0.5 || b.width <= 0)
 }
 
+/** The text of `#live-status`, which the page's script sets after each poll ("live · <time>") or failure. */
+const liveStatus = async (page: Page) => (await page.locator("#live-status").textContent()) ?? ""
+
+/** Resolves once the page's script has polled again and succeeded (its status line changed to a new "live"). */
+const nextPoll = async (page: Page) => {
+  await page.evaluate(`document.getElementById("live-status").textContent = "waiting for the next poll"`)
+  await until(
+    () => liveStatus(page),
+    (s) => s.startsWith("live"),
+    15_000,
+    "the page's next poll"
+  )
+}
+
 describe.skipIf(!optIn)("the dashboard in Chromium (real processes, real HTTP on 127.0.0.1)", () => {
-  it("upload a CSV with 3 broken rows: progress climbs, RPM near its limit, 3 failures naming their lines; retry changes nothing; downloads in order; 800×600 fits; a restart is survived", async () => {
+  it("upload a CSV with 3 broken rows: progress climbs, RPM near its limit, a restart is survived, 3 failures naming their lines; retry changes nothing; downloads in order; 800×600 fits", async () => {
     const page = await context.newPage()
     await page.goto(`${base}/`)
     await page.locator('input[type=file][name="file"]').setInputFiles(csv())
     await page.locator('select[name="processor"]').selectOption("llm")
-    await Promise.all([page.waitForURL(/\/runs\/loans-/, { timeout: 120_000 }), page.locator("#upload button").click()])
+    await Promise.all([page.waitForURL(/\/runs\/loans-/, { timeout: 60_000 }), page.locator("#upload button").click()])
     const runUrl = page.url()
     const run = decodeURIComponent(new URL(runUrl).pathname.split("/")[2]!)
     expect(await numberIn(page, '#progress [data-k="total"]')).toBe(ROWS)
+    phase("upload")
 
     // Progress climbs, as the page's own polling shows it.
-    const first = await until(
-      () => numberIn(page, '#progress [data-k="finished"]'),
-      (n) => n > 3,
-      60_000,
-      "progress"
-    )
-    const later = await until(
-      () => numberIn(page, '#progress [data-k="finished"]'),
-      (n) => n >= first + 100,
-      60_000,
-      "progress to climb"
-    )
+    const finished = () => numberIn(page, '#progress [data-k="finished"]')
+    const first = await until(finished, (n) => n > 3, 30_000, "progress")
+    const later = await until(finished, (n) => n >= first + 40, 30_000, "progress to climb")
     expect(later).toBeLessThan(ROWS)
+    phase("progress climbs")
 
-    // Request-bound: once the 15 s rate window has filled, RPM use reads near the configured 3,000.
-    await page.waitForTimeout(16_000)
+    // Request-bound: RPM use reads near the configured limit once the rate window holds mostly this run.
     const rpm = page.locator('#limits tr[data-limit="RPM"]')
     expect(Number(await rpm.getAttribute("data-ceiling"))).toBe(RPM)
     const used = await until(
       async () => Number(await rpm.getAttribute("data-used")),
       (u) => u >= 0.8 * RPM,
-      // Under a heavily loaded machine the CPU can bind for a while before the limit does again.
-      60_000,
+      45_000,
       "RPM use near its limit"
     )
     expect(used).toBeLessThan(1.1 * RPM)
     expect(await page.locator('#eta [data-k="eta"]').textContent()).toMatch(/bound by RPM/)
     fs.mkdirSync(DOCS, { recursive: true })
     await page.screenshot({ path: path.join(DOCS, "run-page.png"), fullPage: true })
+    // The screenshot is of a run under way: progress shown after it is still short of the total.
+    const before = await finished()
+    expect(before).toBeLessThan(ROWS)
+    phase("RPM near its limit")
+
+    // The operator raises the limit and restarts the service mid-run: the page says the service is not
+    // answering, then carries on with the same run, and the run goes on from where it was.
+    const serve = children[children.length - 1]!
+    serve.child.kill("SIGTERM")
+    await until(
+      async () => serve.child.exitCode !== null || serve.child.signalCode !== null,
+      (gone) => gone,
+      20_000,
+      "sluice serve to stop after SIGTERM"
+    )
+    await until(
+      () => liveStatus(page),
+      (s) => s.includes("not answering"),
+      15_000,
+      "the page to notice the service is gone"
+    )
+    await startServe(RPM_AFTER)
+    await until(
+      () => liveStatus(page),
+      (s) => s.startsWith("live"),
+      15_000,
+      "the page to be live again"
+    )
+    expect(await finished()).toBeGreaterThanOrEqual(before)
+    expect(Number(await rpm.getAttribute("data-ceiling"))).toBe(RPM_AFTER)
+    phase("restart")
 
     // Done: 3 failures, each naming its line.
-    await until(
-      () => numberIn(page, '#progress [data-k="finished"]'),
-      (n) => n === ROWS,
-      200_000,
-      "the run to finish"
-    )
+    await until(finished, (n) => n === ROWS, 120_000, "the run to finish")
+    phase("the rest of the run")
     const failures = async () =>
       page
         .locator("#failures table.failures tbody tr")
@@ -199,10 +249,12 @@ describe.skipIf(!optIn)("the dashboard in Chromium (real processes, real HTTP on
             Array.from(r.querySelectorAll("td"), (td: { textContent: string | null }) => (td.textContent ?? "").trim())
           )
         )
-    const before = await failures()
-    expect(before.map((r) => Number(r[0]!.replace(/,/g, "")))).toEqual(BROKEN)
-    for (const [i, r] of before.entries()) expect(r[3]).toContain(`line ${BROKEN[i]}: expected 3 fields, found 4`)
+    await nextPoll(page)
+    const failed = await failures()
+    expect(failed.map((r) => Number(r[0]!.replace(/,/g, "")))).toEqual(BROKEN)
+    for (const [i, r] of failed.entries()) expect(r[3]).toContain(`line ${BROKEN[i]}: expected 3 fields, found 4`)
     expect(await numberIn(page, '#summary [data-k="completed"]')).toBe(ROWS - 3)
+    expect(await numberIn(page, '#summary [data-k="failed"]')).toBe(3)
 
     // Retry all, fixing nothing: the same 3 failures with the same reasons, and the counts stay true.
     await Promise.all([
@@ -210,8 +262,8 @@ describe.skipIf(!optIn)("the dashboard in Chromium (real processes, real HTTP on
       page.locator("#failures form button", { hasText: "Retry all failed" }).click()
     ])
     expect(await page.locator("#notice").textContent()).toMatch(/3 unreadable line\(s\) stay failed/)
-    await page.waitForTimeout(2_500)
-    expect(await failures()).toEqual(before)
+    await nextPoll(page)
+    expect(await failures()).toEqual(failed)
     const counts = (await (await fetch(`${base}/v1/runs/${encodeURIComponent(run)}`)).json()) as {
       counts: Record<string, number>
       total: number
@@ -219,12 +271,13 @@ describe.skipIf(!optIn)("the dashboard in Chromium (real processes, real HTTP on
     expect(counts.total).toBe(ROWS)
     expect(counts.counts).toEqual({ pending: 0, processing: 0, completed: ROWS - 3, skipped: 0, failed: 3 })
     expect(await numberIn(page, '#summary [data-k="failed"]')).toBe(3)
-    expect(await numberIn(page, '#progress [data-k="finished"]')).toBe(ROWS)
+    expect(await finished()).toBe(ROWS)
 
     // Filter by tag: the 3 are Invalid.
     await page.locator('#failures .tags a[data-tag="Invalid"]').click()
     await page.waitForURL(/tag=Invalid/)
     expect((await failures()).length).toBe(3)
+    phase("failures and retry")
 
     // Downloads: every row once, in input order.
     const download = async (label: RegExp) => {
@@ -246,6 +299,7 @@ describe.skipIf(!optIn)("the dashboard in Chromium (real processes, real HTTP on
     expect(rows.length).toBe(ROWS + 1)
     expect(rows.slice(1).map((r) => Number(r.split(",")[0]))).toEqual(Array.from({ length: ROWS }, (_, i) => i + 1))
     expect(rows[2]!.split(",").slice(1, 3)).toEqual(["L2", "completed"])
+    phase("downloads")
 
     // 800×600: the columns that matter stay on screen, on the run page and the runs list.
     await page.setViewportSize({ width: 800, height: 600 })
@@ -261,28 +315,7 @@ describe.skipIf(!optIn)("the dashboard in Chromium (real processes, real HTTP on
     expect(await page.evaluate("document.documentElement.scrollWidth")).toBeLessThanOrEqual(800)
     const home = await page.locator(`table.runs tr[data-run="${run}"] td[data-k="failed"]`).textContent()
     expect(home?.trim()).toBe("3")
-
-    // A restart: the page says the service is not answering, then carries on with the same truth.
-    await page.goto(runUrl)
-    const serve = children[children.length - 1]!
-    serve.child.kill("SIGTERM")
-    await serve.exited
-    await until(
-      async () => (await page.locator("#live-status").textContent()) ?? "",
-      (s) => s.includes("not answering"),
-      20_000,
-      "the page to notice the service is gone"
-    )
-    await startServe()
-    await until(
-      async () => (await page.locator("#live-status").textContent()) ?? "",
-      (s) => s.startsWith("live"),
-      30_000,
-      "the page to be live again"
-    )
-    expect(await numberIn(page, '#progress [data-k="finished"]')).toBe(ROWS)
-    expect(await numberIn(page, '#summary [data-k="failed"]')).toBe(3)
-    expect((await failures()).map((r) => Number(r[0]!.replace(/,/g, "")))).toEqual(BROKEN)
+    phase("800×600")
     await page.close()
-  }, 400_000)
+  }, 240_000)
 })
