@@ -26,6 +26,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
 import * as Postgres from "../test/support/Postgres.js"
+import { provision } from "../test/support/PostgresBinaries.js"
 
 const ROOT = path.resolve(import.meta.dirname, "..")
 const BIN = path.join(ROOT, "dist/bin.js")
@@ -267,7 +268,9 @@ const main = async () => {
       }
     }
     if (only === undefined || only === "postgres") {
-      const server = await Postgres.start()
+      const binaries = await provision()
+      if ("missing" in binaries) throw new Error(binaries.missing)
+      const server = await Postgres.start(binaries.bin)
       try {
         for (const [mode, env] of modes) {
           const label = `pg_${env["SLUICE_FLEET_BUDGET"] ?? "on"}`

@@ -15,7 +15,6 @@ import * as path from "node:path"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Redacted } from "effect"
-import { inject } from "vitest"
 import { runAs } from "./PostgresBinaries.js"
 
 /** A running server. */
@@ -38,7 +37,10 @@ export interface Postgres {
 }
 
 /** The binaries the global setup chose (`test/support/PostgresBinaries.ts`), or why there are none. */
-const findBin = (): string => {
+const findBin = async (): Promise<string> => {
+  // Imported here, not at the top: vitest cannot be imported outside a test run, and the benchmarks
+  // (bench/fleet.ts) start servers too, passing the binaries they provisioned themselves.
+  const { inject } = await import("vitest")
   const provided = inject("postgres")
   if (provided === undefined)
     throw new Error("no PostgreSQL binaries provided: run the tests through vitest's global setup")
@@ -116,8 +118,8 @@ const query = (url: string, sql: string) =>
   )
 
 /** Starts a fresh server; call `stop` when done. Takes about two seconds. */
-export const start = async (): Promise<Postgres> => {
-  const bin = findBin()
+export const start = async (binaries?: string): Promise<Postgres> => {
+  const bin = binaries ?? (await findBin())
   const user = runAs()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-pg-"))
   const data = path.join(dir, "data")
