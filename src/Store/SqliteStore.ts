@@ -113,6 +113,10 @@ const preflight = (filename: string): Effect.Effect<void, StoreError> =>
         return { names, latest: latest[0]?.n ?? 0 }
       }).pipe(Effect.provide(Reactivity.layer))
     ).pipe(
+      // This look has no busy_timeout of its own: another process opening the same new file switches it
+      // to WAL, which locks it for a moment (seen as "cannot open …: database is locked" with 8 writers
+      // opening at once at load 16). Busy is waited out here as everywhere else.
+      retryBusy,
       Effect.onError(() => removeSideFiles),
       Effect.catchAllCause((cause) =>
         Effect.fail(

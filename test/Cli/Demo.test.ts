@@ -42,7 +42,9 @@ describe("sluice demo (real process, real time)", () => {
         expect(row(s, "total")).toBe(1000)
         expect(s).toMatch(/^\s+classify\s+1,000\s/m)
         expect(s).toMatch(/^\s+makespan\s+[\d.]+ s for [\d,]+ calls/m)
-        expect(s).toMatch(/^\s+bound by\s+RPM: 3,600\/min/m)
+        // On a quiet machine the demo is bound by its RPM; on a loaded one (load 10+ on 2 cores) it cannot
+        // keep enough calls in flight and says so truthfully. Either way the line names what bound it.
+        expect(s).toMatch(/^\s+bound by\s+(RPM: 3,600\/min|latency: neither limit was used to 80%)/m)
         expect(s).toMatch(/^\s+upstream\s+0 × 429,/m)
         expect(s).toContain(path.join(out, "results.jsonl"))
         // The progress went to stderr, the ETA naming the limit.
