@@ -33,6 +33,8 @@ export interface SluiceOptions {
   readonly wrapStore?: ((store: Store["Type"]) => Store["Type"]) | undefined
   readonly onAdmission?: ((admission: Admission.Admission["Type"]) => void) | undefined
   readonly wrapProcessor?: ((processor: Processor["Type"]) => Processor["Type"]) | undefined
+  /** Diagnostics only: false runs with Effect's tracer disabled (spans become no-ops). */
+  readonly tracing?: boolean | undefined
 }
 
 export const sluiceRun = (
@@ -108,6 +110,7 @@ export const sluiceRun = (
     program.pipe(
       Effect.provide(layer),
       Logger.withMinimumLogLevel(process.env["SLUICE_BENCH_DEBUG"] === "1" ? LogLevel.Debug : LogLevel.Warning),
+      Effect.withTracerEnabled(options.tracing !== false),
       Effect.orDie
     )
   ).finally(() => fs.rmSync(dir, { recursive: true, force: true }))
