@@ -27,12 +27,22 @@ import {
   type Scope,
   Stream
 } from "effect"
-import { ImapFlow, type FetchMessageObject, type ImapFlowOptions } from "imapflow"
-import { simpleParser, type AddressObject, type EmailAddress, type ParsedMail } from "mailparser"
+import { ImapFlow, type ImapFlowOptions } from "imapflow"
 import type { ConnectionOptions } from "node:tls"
 import { Invalid, type StageError, Transient } from "../Domain/Errors.js"
 import { type Item, SourceRecord } from "../Domain/Item.js"
 import { Fetcher } from "../Stages/Fetcher.js"
+import { toError } from "./ImapError.js"
+import { keyOf, Mail, parse } from "./ImapMail.js"
+
+export {
+  /** @since 0.1.0 */
+  Address,
+  /** @since 0.1.0 */
+  keyOf,
+  /** @since 0.1.0 */
+  Mail
+} from "./ImapMail.js"
 
 /**
  * @since 0.1.0
@@ -69,54 +79,6 @@ export interface ImapOptions {
   readonly fetchBatch?: number | undefined
 }
 
-/**
- * A mail address as parsed from a header.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const Address = Schema.Struct({
-  /** The display name, "" when there is none. */
-  name: Schema.String,
-  address: Schema.String
-})
-
-/** @since 0.1.0 */
-export type Address = typeof Address.Type
-
-/**
- * A record's payload. Plain JSON (its encoded and decoded forms are the same), so a processor decodes
- * `item.payload` with it and a mail survives the store unchanged.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const Mail = Schema.Struct({
-  uid: Schema.Number,
-  /** The mailbox's UIDVALIDITY when the mail was read: `uid` means this message only under it. */
-  uidValidity: Schema.String,
-  /** The Message-ID header as sent, angle brackets included; null when the mail has none. */
-  messageId: Schema.NullOr(Schema.String),
-  from: Schema.NullOr(Address),
-  to: Schema.Array(Address),
-  subject: Schema.String,
-  /** The Date header as ISO 8601; null when absent or unreadable. */
-  date: Schema.NullOr(Schema.String),
-  /** The plain-text body; generated from the HTML part when the mail has no text part. */
-  text: Schema.String
-})
-
-/** @since 0.1.0 */
-export type Mail = typeof Mail.Type
-
-/**
- * An item's key: the Message-ID, else `uidvalidity:uid` (stable as long as the mailbox is not recreated).
- *
- * @since 0.1.0
- */
-export const keyOf = (mail: Pick<Mail, "messageId" | "uid" | "uidValidity">): string =>
-  mail.messageId ?? `${mail.uidValidity}:${mail.uid}`
-
 /** @since 0.1.0 */
 export type ImapError = Transient | Invalid
 
@@ -128,139 +90,9 @@ interface Session {
 const DEFAULT_CONNECT_TIMEOUT = Duration.seconds(10)
 const DEFAULT_COMMAND_TIMEOUT = Duration.seconds(60)
 const DEFAULT_FETCH_BATCH = 50
-const MAX_MESSAGE = 300
 
 /** A dropped connection is reopened and the command repeated: every command here is safe to repeat. */
 const reconnect = Schedule.exponential("200 millis", 2).pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(2)))
-
-// Certificate trouble is configuration (a wrong host name, a private CA): retrying will not fix it.
-const CERTIFICATE_CODES = new Set([
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "CERT_HAS_EXPIRED",
-  "ERR_TLS_CERT_ALTNAME_INVALID"
-])
-const TIMEOUT_CODES = new Set(["CONNECT_TIMEOUT", "GREETING_TIMEOUT", "UPGRADE_TIMEOUT", "ETIMEOUT", "ETIMEDOUT"])
-
-interface ImapFailure {
-  readonly message?: unknown
-  readonly code?: unknown
-  readonly authenticationFailed?: unknown
-  readonly serverResponseCode?: unknown
-  readonly responseStatus?: unknown
-  readonly responseText?: unknown
-  readonly mailboxMissing?: unknown
-  readonly throttleReset?: unknown
-}
-
-const str = (u: unknown): string | undefined => (typeof u === "string" && u.length > 0 ? u : undefined)
-
-/**
- * Maps an imapflow failure to a stage error. Only the message, code and server response text are
- * read: imapflow also attaches the command as sent, which for LOGIN carries the password.
- */
-const toError =
-  (where: string, action: string, scrub: (s: string) => string) =>
-  (cause: unknown): ImapError => {
-    const e: ImapFailure = typeof cause === "object" && cause !== null ? (cause as ImapFailure) : {}
-    const code = str(e.code)
-    const responseCode = str(e.serverResponseCode)
-    const detail = str(e.responseText) ?? str(e.message) ?? code ?? String(cause)
-    const line = (text: string) => {
-      const one = scrub(`IMAP ${where}: ${action}: ${text}`).replace(/\s+/g, " ").trim()
-      return one.length > MAX_MESSAGE ? `${one.slice(0, MAX_MESSAGE)}…` : one
-    }
-    // Dovecot says [UNAVAILABLE] "Temporary authentication failure" when its auth process is unreachable.
-    if (responseCode === "UNAVAILABLE") return new Transient({ reason: "Connection", message: line(detail) })
-    if (
-      e.authenticationFailed === true ||
-      responseCode === "AUTHENTICATIONFAILED" ||
-      responseCode === "AUTHORIZATIONFAILED"
-    ) {
-      return new Invalid({
-        reason: "Input",
-        message: line(`login refused (${responseCode ?? "authentication failed"})`)
-      })
-    }
-    if (e.mailboxMissing === true || responseCode === "NONEXISTENT") {
-      return new Invalid({ reason: "Input", message: line(`no such mailbox (${detail})`) })
-    }
-    if (code !== undefined && CERTIFICATE_CODES.has(code)) {
-      return new Invalid({ reason: "Input", message: line(`TLS certificate not accepted (${code})`) })
-    }
-    if (code !== undefined && TIMEOUT_CODES.has(code))
-      return new Transient({ reason: "Timeout", message: line(detail) })
-    if (code === "ETHROTTLE") {
-      const wait = typeof e.throttleReset === "number" ? e.throttleReset : undefined
-      return new Transient({
-        reason: "Status",
-        ...(wait !== undefined ? { retryAfterMs: wait } : {}),
-        message: line(detail)
-      })
-    }
-    // A command the server rejected as malformed is our bug, not the network's.
-    if (e.responseStatus === "BAD") return new Invalid({ reason: "Status", message: line(detail) })
-    if (e.responseStatus === "NO") return new Transient({ reason: "Status", message: line(detail) })
-    return new Transient({ reason: "Connection", message: line(detail) })
-  }
-
-const addresses = (field: AddressObject | ReadonlyArray<AddressObject> | undefined): Array<Address> => {
-  if (field === undefined) return []
-  const flat = (list: ReadonlyArray<EmailAddress>): Array<Address> =>
-    list.flatMap((a) =>
-      a.group !== undefined
-        ? flat(a.group)
-        : a.address === undefined
-          ? []
-          : [{ name: a.name ?? "", address: a.address }]
-    )
-  return (Array.isArray(field) ? field : [field as AddressObject]).flatMap((o) => flat(o.value))
-}
-
-/** The payload of a parsed message. */
-const toMail = (parsed: ParsedMail, uid: number, uidValidity: string): Mail => {
-  const messageId = parsed.messageId?.trim()
-  const date = parsed.date !== undefined && !Number.isNaN(parsed.date.getTime()) ? parsed.date.toISOString() : null
-  return {
-    uid,
-    uidValidity,
-    messageId: messageId === undefined || messageId.length === 0 ? null : messageId,
-    from: addresses(parsed.from)[0] ?? null,
-    to: addresses(parsed.to),
-    subject: parsed.subject ?? "",
-    date,
-    text: parsed.text ?? ""
-  }
-}
-
-const parse = (message: FetchMessageObject, uidValidity: string): Effect.Effect<SourceRecord> => {
-  const fallback = `${uidValidity}:${message.uid}`
-  const source = message.source
-  if (source === undefined) {
-    return Effect.succeed(
-      SourceRecord.malformed(fallback, message.uid, `UID ${message.uid}: the server sent no message source`)
-    )
-  }
-  return Effect.tryPromise(() =>
-    simpleParser(source, { skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true })
-  ).pipe(
-    Effect.map((parsed) => {
-      const mail = toMail(parsed, message.uid, uidValidity)
-      return SourceRecord.record(keyOf(mail), mail)
-    }),
-    Effect.catchAll((e) =>
-      Effect.succeed(
-        SourceRecord.malformed(
-          fallback,
-          message.uid,
-          `UID ${message.uid} could not be parsed: ${String(e.error).slice(0, 200)}`
-        )
-      )
-    )
-  )
-}
 
 const decodeMail = Schema.decodeUnknownOption(Mail)
 
