@@ -83,7 +83,14 @@ const runWorkload = async (w: Workload, items: ReadonlyArray<string>, tokens: To
     if (warm) {
       for (const c of contenders) {
         await sim.reset()
-        await c.run({ url: sim.url, items: items.slice(0, WARM_UP_ITEMS), rpm: w.rpm, tpm: w.tpm, timeoutMs: 10_000 })
+        await c.run({
+          url: sim.url,
+          items: items.slice(0, WARM_UP_ITEMS),
+          rpm: w.rpm,
+          tpm: w.tpm,
+          otpm: w.otpm,
+          timeoutMs: 10_000
+        })
       }
     }
     const tuned = peerRpm(w, tokens, items.length)
@@ -99,7 +106,7 @@ const runWorkload = async (w: Workload, items: ReadonlyArray<string>, tokens: To
     const rows: Array<{ name: string; eff: number | undefined; makespanMs: number; r429: number }> = []
     for (const c of contenders) {
       await sim.reset()
-      const ctx: Context = { url: sim.url, items, rpm: c.sluice ? w.rpm : tuned, tpm: w.tpm, timeoutMs }
+      const ctx: Context = { url: sim.url, items, rpm: c.sluice ? w.rpm : tuned, tpm: w.tpm, otpm: w.otpm, timeoutMs }
       const r = await c.run(ctx)
       const s = await sim.stats()
       const all = r.completed === items.length

@@ -14,6 +14,11 @@ export interface Context {
   readonly items: ReadonlyArray<string>
   readonly rpm: number
   readonly tpm: number
+  /**
+   * The output limit where the upstream limits input and output apart (Anthropic); `tpm` is then its
+   * input limit. sluice is told both as `--input-tpm` / `--output-tpm`; the peers have no such setting.
+   */
+  readonly otpm?: number | undefined
   /** Hard timeout: whatever is not finished by then is counted as unfinished. */
   readonly timeoutMs: number
 }

@@ -67,7 +67,7 @@ for (let rep = 0; rep < repeats; rep++) {
   }, 50)
   const cpu0 = process.cpuUsage()
   const r = await sluiceRun(
-    { url: sim.url, items, rpm: w.rpm, tpm: w.tpm, timeoutMs: 120_000 },
+    { url: sim.url, items, rpm: w.rpm, tpm: w.tpm, otpm: w.otpm, timeoutMs: 120_000 },
     {
       limitsKnown: process.env["HEADERS"] !== "1",
       onAdmission: (a) => (admission = a),

@@ -47,7 +47,13 @@ export const sluiceRun = (
   const records = ctx.items.map((text, i) => SourceRecord.record(`k${i}`, { text }, i, i + 1))
 
   const core = Layer.mergeAll(
-    Admission.layer(options.limitsKnown ? { rpm: ctx.rpm, tpm: ctx.tpm } : {}),
+    Admission.layer(
+      !options.limitsKnown
+        ? {}
+        : ctx.otpm === undefined
+          ? { rpm: ctx.rpm, tpm: ctx.tpm }
+          : { rpm: ctx.rpm, inputTpm: ctx.tpm, outputTpm: ctx.otpm }
+    ),
     CircuitBreaker.layer(),
     Budget.layer(),
     Pricing.layer()

@@ -37,6 +37,9 @@ export interface Upstream {
   readonly timeoutMs: number
   readonly rpm: number
   readonly tpm: number
+  /** Input and output tokens per minute where the upstream limits them apart; 0 or absent = unknown. */
+  readonly inputTpm?: number | undefined
+  readonly outputTpm?: number | undefined
   readonly cache: boolean
   readonly budgetUsd?: number | undefined
   /** A JSON price table (`{"model": {"input": usd per 1M, "output": …}}`), else the defaults. */
@@ -183,7 +186,12 @@ const fleetBudgetOn = Config.literal(
 const admission = (upstream: Upstream): Layer.Layer<Admission.Admission, never, Store> =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
-      const options = { rpm: upstream.rpm, tpm: upstream.tpm }
+      const options = {
+        rpm: upstream.rpm,
+        tpm: upstream.tpm,
+        inputTpm: upstream.inputTpm,
+        outputTpm: upstream.outputTpm
+      }
       if (!(upstream.rpm > 0 || upstream.tpm > 0) || !(yield* Effect.orDie(fleetBudgetOn))) {
         return Admission.layer(options)
       }

@@ -86,6 +86,32 @@ export const tpm = Setting.number(
   }
 )
 
+/** `--input-tpm <n>` / `SLUICE_INPUT_TPM`, default 0 (unknown). */
+export const inputTpm = Setting.number(
+  "input-tpm",
+  { integer: true, min: 0 },
+  {
+    env: "SLUICE_INPUT_TPM",
+    default: 0,
+    shown: "0 (unknown)",
+    description:
+      "Upstream input tokens per minute, where input and output are limited apart (Anthropic); 0 = unknown (learned from headers)"
+  }
+)
+
+/** `--output-tpm <n>` / `SLUICE_OUTPUT_TPM`, default 0 (unknown). */
+export const outputTpm = Setting.number(
+  "output-tpm",
+  { integer: true, min: 0 },
+  {
+    env: "SLUICE_OUTPUT_TPM",
+    default: 0,
+    shown: "0 (unknown)",
+    description:
+      "Upstream output tokens per minute, where limited apart (Anthropic); 0 = unknown (learned from headers)"
+  }
+)
+
 /** `--max-attempts <n>` / `SLUICE_MAX_ATTEMPTS`, default 5. */
 export const maxAttempts = Setting.number(
   "max-attempts",
@@ -320,7 +346,7 @@ export const imapPassword = Config.redacted("IMAP_PASSWORD").pipe(
 )
 
 /**
- * What `--base-url`, `--attempt-timeout`, `--rpm`, `--tpm`, `--no-cache` and `--budget` mean to
+ * What `--base-url`, `--attempt-timeout`, `--rpm`, `--tpm`, `--input-tpm`, `--output-tpm`, `--no-cache` and `--budget` mean to
  * the upstream, for every command that calls one.
  */
 export const upstreamOf = (
@@ -329,6 +355,8 @@ export const upstreamOf = (
     readonly attemptTimeout: number
     readonly rpm: number
     readonly tpm: number
+    readonly inputTpm?: number
+    readonly outputTpm?: number
     readonly noCache: boolean
     readonly budget?: Option.Option<number>
   },
@@ -338,6 +366,8 @@ export const upstreamOf = (
   timeoutMs: o.attemptTimeout * 1000,
   rpm: o.rpm,
   tpm: o.tpm,
+  inputTpm: o.inputTpm ?? 0,
+  outputTpm: o.outputTpm ?? 0,
   cache: !o.noCache,
   budgetUsd: o.budget === undefined ? undefined : Option.getOrUndefined(o.budget),
   prices

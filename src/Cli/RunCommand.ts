@@ -114,6 +114,8 @@ const options = {
   concurrency: Flags.concurrency,
   rpm: Flags.rpm,
   tpm: Flags.tpm,
+  inputTpm: Flags.inputTpm,
+  outputTpm: Flags.outputTpm,
   maxAttempts: Flags.maxAttempts,
   processor: Flags.processor,
   maxTokens: Flags.maxTokens,

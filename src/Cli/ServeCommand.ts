@@ -64,6 +64,8 @@ export const command = Command.make(
     maxTokens: Flags.maxTokens,
     rpm: Flags.rpm,
     tpm: Flags.tpm,
+    inputTpm: Flags.inputTpm,
+    outputTpm: Flags.outputTpm,
     maxAttempts: Flags.maxAttempts,
     attemptTimeout: Flags.attemptTimeout,
     noCache: Flags.noCache,

@@ -27,6 +27,8 @@ export const command = Command.make(
     baseUrl: Flags.baseUrl,
     rpm: Flags.rpm,
     tpm: Flags.tpm,
+    inputTpm: Flags.inputTpm,
+    outputTpm: Flags.outputTpm,
     maxAttempts: Flags.maxAttempts,
     attemptTimeout: Flags.attemptTimeout,
     noCache: Flags.noCache,

@@ -149,6 +149,14 @@ export interface AdmissionOptions {
   readonly rpm?: number | undefined
   /** Tokens per minute; 0 or undefined means unknown (learned from headers, else not limited). */
   readonly tpm?: number | undefined
+  /**
+   * Input and output tokens per minute, for an upstream that limits them apart (Anthropic); 0 or
+   * undefined means unknown (learned from its headers). Known from the start, the first calls are
+   * admitted against them: otherwise the first wave goes out before any answer has told the limits,
+   * and an output limit that counts each call's `max_tokens` at its start can refuse most of it.
+   */
+  readonly inputTpm?: number | undefined
+  readonly outputTpm?: number | undefined
   /** Discover the request rate when no limit is known. Default true. */
   readonly discover?: boolean | undefined
   /** The rate discovery starts from, per minute. Default 60. */

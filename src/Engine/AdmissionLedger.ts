@@ -127,6 +127,8 @@ export class Ticket implements Reservation {
 export class Ledger {
   readonly configuredRpm: number | undefined
   readonly configuredTpm: number | undefined
+  readonly configuredInputTpm: number | undefined
+  readonly configuredOutputTpm: number | undefined
   readonly startFull: boolean
   readonly assumeRefunds: boolean
   readonly limits: Partial<Record<Kind, Limit>> = {}
@@ -143,6 +145,8 @@ export class Ledger {
   boundBy: Bound | undefined
   /** Clock milliseconds of the last refill. */
   last: number
+  /** When the first answer (or its headers) arrived; undefined before. */
+  heardAt: number | undefined
   /**
    * Until the first call arrives, time refills nothing: the start margin is for the first calls, and a
    * host that builds its layers and claims items before calling (0.1–1 s) would otherwise have
@@ -158,6 +162,8 @@ export class Ledger {
   ) {
     this.configuredRpm = positive(options.rpm)
     this.configuredTpm = positive(options.tpm)
+    this.configuredInputTpm = positive(options.inputTpm)
+    this.configuredOutputTpm = positive(options.outputTpm)
     this.startFull = options.startFull === true
     this.assumeRefunds = options.assumeRefunds === true
     this.windowMs = positive(options.windowMs) ?? DEFAULT_WINDOW_MS
@@ -175,6 +181,18 @@ export class Ledger {
     }
     if (this.configuredTpm !== undefined)
       this.limits.tokens = makeLimit("tokens", this.configuredTpm, this.windowMs, this.startFull, this.assumeRefunds)
+    if (this.configuredInputTpm !== undefined)
+      this.limits.input = makeLimit("input", this.configuredInputTpm, this.windowMs, this.startFull, this.assumeRefunds)
+    // Only Anthropic limits output apart, and it documents adjusting output to actual use at the answer.
+    if (this.configuredOutputTpm !== undefined)
+      this.limits.output = makeLimit(
+        "output",
+        this.configuredOutputTpm,
+        this.windowMs,
+        this.startFull,
+        this.assumeRefunds,
+        HeaderBelief.documentedRefund(now)
+      )
     // Supplied buckets hold only what the fleet budget grants.
     this.each((l) => {
       if (this.supplied(this, l)) l.bucket.level = 0
@@ -295,6 +313,7 @@ export class Ledger {
       output: ticket.outputTokens
     }
     this.refill(now)
+    this.heard(now)
     let changed = false
     this.each((l) => {
       if (l.kind === "requests") return
@@ -333,6 +352,21 @@ export class Ledger {
     return true
   }
 
+  /** An answer arrived: from now on, a 429 can be judged against what the answers told. */
+  heard(now: number): void {
+    if (this.heardAt === undefined) this.heardAt = now
+  }
+
+  /**
+   * Sent before any answer had arrived: a 429 for it says only that the first wave went out before the
+   * upstream could tell its limits (say an output limit nobody configured), not that our accounting of
+   * the limits it told since is wrong. It pauses everyone and counts, but shrinks no window and makes
+   * no reading believed beyond our ledger; the 429's own headers teach the limit.
+   */
+  blind(admittedAt: number): boolean {
+    return this.heardAt === undefined || admittedAt < this.heardAt
+  }
+
   /**
    * A 429: everyone waits `ms`, header readings are believed beyond our ledger for
    * a while, a believed refund is taken back, and (once per congestion event) the window halves,
@@ -343,13 +377,14 @@ export class Ledger {
     this.refill(now)
     this.rateLimitHits++
     if (Number.isFinite(ms) && ms > 0) this.pausedUntil = Math.max(this.pausedUntil, now + ms)
+    if (this.blind(admittedAt)) return
     this.contestedUntil = now + CONTESTED_MS
     this.each((l) => HeaderBelief.unexpected429(l.belief, admittedAt))
   }
 
   /** Halves the window once per congestion event (a 429 answering a call admitted since is the same event). */
   shrinkWindow(now: number, admittedAt: number): string | undefined {
-    if (admittedAt < this.lastShrinkAt || this.windowMs <= MIN_WINDOW_MS) return undefined
+    if (this.blind(admittedAt) || admittedAt < this.lastShrinkAt || this.windowMs <= MIN_WINDOW_MS) return undefined
     this.windowMs = Math.max(MIN_WINDOW_MS, this.windowMs / 2)
     this.lastShrinkAt = now
     this.each((l) => Bucket.resize(l.bucket, l.bucket.limit, this.windowMs))

@@ -75,6 +75,7 @@ const resyncLimit = (
  */
 export const resync = (ledger: Ledger, s: RateLimitSnapshot, now: number): ReadonlyArray<string> => {
   ledger.refill(now)
+  ledger.heard(now)
   const limits = ledger.limits
   const before = { rpm: limits.requests?.bucket.limit, tpm: limits.tokens?.bucket.limit }
   const split = s.limitInputTokens !== undefined || s.limitOutputTokens !== undefined
@@ -82,8 +83,8 @@ export const resync = (ledger: Ledger, s: RateLimitSnapshot, now: number): Reado
   // Where input and output are limited apart, the combined tokens headers only repeat the tighter
   // of the two (Anthropic): a combined bucket would count both against one limit.
   const freshT = split ? false : learnLimit(ledger, "tokens", positive(s.limitTokens), ledger.configuredTpm)
-  const freshI = learnLimit(ledger, "input", positive(s.limitInputTokens), undefined)
-  const freshO = learnLimit(ledger, "output", positive(s.limitOutputTokens), undefined)
+  const freshI = learnLimit(ledger, "input", positive(s.limitInputTokens), ledger.configuredInputTpm)
+  const freshO = learnLimit(ledger, "output", positive(s.limitOutputTokens), ledger.configuredOutputTpm)
   resyncLimit(ledger, "requests", freshR, positive(s.limitRequests), s.remainingRequests, s.resetRequestsMs, now)
   if (!split) resyncLimit(ledger, "tokens", freshT, positive(s.limitTokens), s.remainingTokens, s.resetTokensMs, now)
   resyncLimit(ledger, "input", freshI, positive(s.limitInputTokens), s.remainingInputTokens, s.resetInputTokensMs, now)

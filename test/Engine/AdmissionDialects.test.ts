@@ -18,6 +18,8 @@ interface Drive {
   readonly prompt: number
   readonly allowance: number
   readonly used: number
+  /** The upstream's separate output limit (Anthropic); default a fifth of `tpm`. */
+  readonly otpm?: number | undefined
 }
 
 /** One caller that asks, gets an instant answer (or a 429) and settles, while time moves 5 ms at a time. */
@@ -56,6 +58,69 @@ const drive = (d: Drive) =>
     for (let t = 0; t < d.seconds * 1_000; t += 5) yield* TestClock.adjust("5 millis")
     yield* Fiber.interrupt(fiber)
     return { admitted, limited, state: yield* admission.state }
+  })
+
+/**
+ * `callers` concurrent callers, each answer `latencyMs` after its call reached the upstream (which
+ * counts the call when it arrives, and the answer's use when it ends): the first wave goes out before
+ * any answer has told the limits, as a real client's does.
+ */
+const driveConcurrent = (
+  d: Drive & {
+    readonly callers: number
+    readonly latencyMs: number
+    readonly calls: number
+    /** The allowance once the first wave is out (a learned `max_tokens`); `allowance` before. */
+    readonly learned: number
+  }
+) =>
+  Effect.gen(function* () {
+    const admission = yield* Admission.make(d.admission)
+    const upstream = new Limits(d.rpm, d.tpm, 0, d.dialect, d.otpm)
+    let admitted = 0
+    let limited = 0
+    let next = 0
+    const caller = Effect.gen(function* () {
+      while (next < d.calls) {
+        const allowance = next++ < d.callers ? d.allowance : d.learned
+        for (;;) {
+          const ticket = yield* admission.acquire({
+            requests: 1,
+            tokens: d.prompt + allowance,
+            inputTokens: d.prompt,
+            outputTokens: allowance
+          })
+          const decision = upstream.admit(d.prompt, yield* Clock.currentTimeMillis, allowance)
+          if (decision._tag !== "Admitted") {
+            const now = yield* Clock.currentTimeMillis
+            const headers = upstream.headers(now, now)
+            limited++
+            yield* admission.refund(ticket)
+            yield* admission.pause(decision._tag === "Limited" ? decision.waitMs : 1_000, ticket)
+            const rateLimit = snapshot((name) => headers[name], now)
+            if (rateLimit !== undefined) yield* admission.resync(rateLimit)
+            continue
+          }
+          yield* Effect.sleep(d.latencyMs)
+          const now = yield* Clock.currentTimeMillis
+          upstream.settle(allowance - d.used, now)
+          const headers = upstream.headers(now, now)
+          admitted++
+          yield* admission.settle(ticket, { promptTokens: d.prompt, completionTokens: d.used })
+          const rateLimit = snapshot((name) => headers[name], now)
+          if (rateLimit !== undefined) yield* admission.resync(rateLimit)
+          break
+        }
+      }
+    })
+    const fibers = yield* Effect.forEach(Array.from({ length: d.callers }), () => Effect.fork(caller))
+    let ms = 0
+    while (admitted < d.calls && ms < d.seconds * 1_000) {
+      yield* TestClock.adjust("10 millis")
+      ms += 10
+    }
+    yield* Effect.forEach(fibers, Fiber.interrupt)
+    return { admitted, limited, ms, state: yield* admission.state }
   })
 
 describe("Admission on each dialect", () => {
@@ -157,5 +222,49 @@ describe("Admission on each dialect", () => {
       assert.isAtLeast(r.admitted, 0.8 * 20 * 30, `admitted ${r.admitted}`)
       assert.isAtMost(r.admitted, 20 * 30 + 40, `admitted ${r.admitted}`)
     })
+  )
+
+  it.scoped(
+    "anthropic: 64 calls in flight, the first wave sent blind: at most 3 429s and within 0.85 of the bound, told the output limit or not",
+    () =>
+      Effect.gen(function* () {
+        // 64 callers, 300 ms answers, 6,000 RPM; input 1,200,000 TPM, output 240,000 (4,000 a second). A
+        // call asks 400 prompt tokens and uses 32; the first wave's allowance is 256 (max_tokens not yet
+        // learned), later ones 64. Anthropic counts the allowance when a call starts: 64 calls at once
+        // would be 16,384 output tokens, four seconds of the output limit.
+        const common = {
+          dialect: resolve("anthropic"),
+          rpm: 6_000,
+          tpm: 1_200_000,
+          otpm: 240_000,
+          seconds: 20,
+          prompt: 100,
+          allowance: 256,
+          used: 32,
+          callers: 64,
+          latencyMs: 300,
+          calls: 600,
+          learned: 64
+        } as const
+        // Bound: requests, 100 a second: 6 s for 600 calls.
+        const told = yield* driveConcurrent({
+          ...common,
+          admission: { rpm: 6_000, inputTpm: 1_200_000, outputTpm: 240_000 }
+        })
+        assert.strictEqual(told.state.outputTpm, 240_000)
+        assert.isAtMost(told.limited, 3, `${told.limited} × 429 with the output limit configured`)
+        assert.isAtMost(told.ms, 6_000 / 0.85, `${told.ms} ms with the output limit configured`)
+
+        // Not told (the out-of-the-box case), the first wave goes out before any answer and may meet the
+        // output limit. Those 429s pause everyone for their retry-after, but they say nothing about the
+        // limits the answers tell since: the window stays, readings stay judged by our ledger (before,
+        // one such 429 halved the window and let coarse readings throttle for ten seconds: 12.3 s here).
+        const untold = yield* driveConcurrent({ ...common, admission: { rpm: 6_000, tpm: 1_200_000 } })
+        assert.strictEqual(untold.state.outputTpm, 240_000, "the output limit is learned from the headers")
+        assert.isAtMost(untold.limited, 3, `${untold.limited} × 429 without it`)
+        assert.isAtMost(untold.ms, 6_000 / 0.85, `${untold.ms} ms without it`)
+        assert.strictEqual(untold.state.windowMs, 250, "a blind first wave's 429 shrinks no window")
+      }),
+    120_000
   )
 })
