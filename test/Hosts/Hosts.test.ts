@@ -7,12 +7,15 @@
  * made to pass. Otherwise it reports one line and does not run; as root with `SLUICE_HOSTS=run`, a
  * machine that cannot make the namespaces fails.
  */
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Cluster from "./Cluster.js"
 import * as Netns from "./Netns.js"
 import { until } from "./Cluster.js"
 import { countOf, occurrences, ownerLike, runPhase, sleep } from "./Scenario.js"
+
+const loadavg = () => fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")
 
 const why = Netns.unsupported()
 if (why !== undefined) process.stderr.write(`test/Hosts: the multi-host scenarios did not run: ${why}\n`)
@@ -116,8 +119,17 @@ describe.skipIf(why !== undefined)("sluice on several hosts (network namespaces,
       .sort((a, b) => a - b)
     const spanMs = after.at(-1)! - after[0]!
     const efficiency = (after.length - 1) / ((spanMs / 60_000) * rpm)
+    // How long items waited for budget: near a second each when the budget sets the pace (48 callers
+    // for 50 a second), near nothing when something else does (the cores, on a loaded machine).
+    const [waitMs, timed] = (
+      await cl.psql(`SELECT admission_wait_ms, items_timed FROM sluice.runs WHERE id = '${phase.run}'`)
+    )
+      .trim()
+      .split("|")
+      .map(Number)
+    const meanWaitMs = waitMs! / Math.max(1, timed!)
     process.stderr.write(
-      `shared limit: ${stats.rateLimited} 429s, efficiency ${efficiency.toFixed(3)} (${after.length} requests in ${(spanMs / 1000).toFixed(1)} s once all 3 workers were at work), ${phase.repeated} repeated call(s)\n`
+      `shared limit: ${stats.rateLimited} 429s, efficiency ${efficiency.toFixed(3)} (${after.length} requests in ${(spanMs / 1000).toFixed(1)} s once all 3 workers were at work), admission wait ${meanWaitMs.toFixed(0)} ms per item, ${phase.repeated} repeated call(s), load average ${loadavg()}\n`
     )
     expect(after.length).toBeGreaterThan(1_000)
     expect(phase.repeated).toBe(0)
