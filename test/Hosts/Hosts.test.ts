@@ -3,9 +3,11 @@
  * `Netns.ts`, `Cluster.ts`), PostgreSQL 2 ms away on its own host, the simulator on another, and
  * `sluice worker`s on two or three more. Real processes, real time, real TCP across the veths.
  *
- * Needs root (for `ip netns`) and PostgreSQL, and `SLUICE_HOSTS=run` while the scenarios are still being
- * made to pass. Otherwise it reports one line and does not run; as root with `SLUICE_HOSTS=run`, a
- * machine that cannot make the namespaces fails.
+ * Runs under `npm test` where the machine allows it: Linux, root, and `ip netns` working (see
+ * `Netns.unsupported`); elsewhere it says why in one line and does not run. It needs PostgreSQL's server
+ * binaries (`pg_ctl`, `psql`: apt-get install postgresql) and fails with that line without them.
+ * Everything it makes (namespaces, their processes, the database's directory) is removed at the end, and
+ * whatever a killed run left behind is swept at the next start.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
