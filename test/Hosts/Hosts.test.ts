@@ -65,7 +65,12 @@ describe.skipIf(why !== undefined)("sluice on several hosts (network namespaces,
     await cl.simulate(["--latency-ms", String(SCALE.latencyMs), "--latency-sigma", "0.3"], log)
     const hosts = [cl.hosts.w1, cl.hosts.w2, cl.hosts.w3]
     const rates: Array<number> = []
+    /** Transactions the database committed per second of each phase: what the workers ask of it. */
+    const asked: Array<number> = []
+    const commits = async () =>
+      Number((await cl.psql("SELECT xact_commit FROM pg_stat_database WHERE datname = 'sluice'")).trim())
     for (const n of [1, 2, 3]) {
+      const before = { commits: await commits(), at: Date.now() }
       const phase = await runPhase(cl, log, {
         name: `scale${n}`,
         items: SCALE.items,
@@ -80,11 +85,14 @@ describe.skipIf(why !== undefined)("sluice on several hosts (network namespaces,
       // Items per second between the 10th and the 90th percentile of first calls: the fleet at work,
       // without the seconds its processes take to start (several, on a loaded machine).
       rates.push(phase.throughput)
+      // PostgreSQL publishes its counters about once a second.
+      await sleep(1_500)
+      asked.push(((await commits()) - before.commits) / ((Date.now() - before.at) / 1000))
     }
     process.stderr.write(
       `scale (${SCALE.items} items, ${SCALE.latencyMs} ms per call, concurrency ${SCALE.concurrency} per host): ${rates
         .map((r, i) => `${i + 1} host(s) ${r.toFixed(1)} items/s (${(r / rates[0]!).toFixed(2)}×)`)
-        .join(", ")}\n`
+        .join(", ")}; the database committed ${asked.map((a) => a.toFixed(0)).join(", ")} transactions/s\n`
     )
     expect(rates[1]!).toBeGreaterThanOrEqual(0.85 * 2 * rates[0]!)
     expect(rates[2]!).toBeGreaterThanOrEqual(0.85 * 3 * rates[0]!)
