@@ -149,9 +149,14 @@ describe.skipIf(why !== undefined)("sluice on several hosts (network namespaces,
       .split("|")
       .map(Number)
     const meanWaitMs = waitMs! / Math.max(1, timed!)
+    // What the fleet budget handed out over the phase (its two minute windows), against what was sent:
+    // the difference is slices that expired unspent.
+    const handedOut = Number(
+      (await cl.psql("SELECT coalesce(sum(window_requests + prev_requests), 0) FROM sluice.fleet_budget")).trim()
+    )
     const idle = idleShare(cpuBefore, cpuTimes())
     process.stderr.write(
-      `shared limit: ${stats.rateLimited} 429s, efficiency ${efficiency.toFixed(3)} (${after.length} requests in ${(spanMs / 1000).toFixed(1)} s once all 3 workers were at work), admission wait ${meanWaitMs.toFixed(0)} ms per item, ${phase.repeated} repeated call(s); the cores idle ${(idle * 100).toFixed(0)}% of the phase, load average ${loadavg()}\n`
+      `shared limit: ${stats.rateLimited} 429s, efficiency ${efficiency.toFixed(3)} (${after.length} requests in ${(spanMs / 1000).toFixed(1)} s once all 3 workers were at work), admission wait ${meanWaitMs.toFixed(0)} ms per item, the budget handed out ${handedOut.toFixed(0)} requests, ${phase.repeated} repeated call(s); the cores idle ${(idle * 100).toFixed(0)}% of the phase, load average ${loadavg()}\n`
     )
     expect(after.length).toBeGreaterThan(1_000)
     expect(phase.repeated).toBe(0)
