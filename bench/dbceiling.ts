@@ -16,19 +16,26 @@ import * as Outcome from "../src/Domain/Outcome.js"
 import * as PgStore from "../src/Store/PgStore.js"
 import { Store } from "../src/Store/Store.js"
 import * as Postgres from "../test/support/Postgres.js"
+import { provision } from "../test/support/PostgresBinaries.js"
 
 const SECONDS = Number(process.env["SECONDS_PER_CASE"] ?? 10)
 const CASES: ReadonlyArray<{ readonly workers: number; readonly batch: number }> = [
   { workers: 1, batch: 1 },
   { workers: 8, batch: 1 },
   { workers: 32, batch: 1 },
+  // A `sluice worker --concurrency 16` claims at least 4 at a time.
+  { workers: 8, batch: 4 },
+  { workers: 32, batch: 4 },
   { workers: 8, batch: 16 },
   { workers: 32, batch: 16 }
 ]
 
 const main = Effect.gen(function* () {
+  // Outside vitest the server's binaries are found here (the system's, else npm's), as bench/fleet.ts does.
+  const binaries = yield* Effect.promise(() => provision())
+  if ("missing" in binaries) return yield* Effect.die(new Error(binaries.missing))
   const pg = yield* Effect.acquireRelease(
-    Effect.promise(() => Postgres.start()),
+    Effect.promise(() => Postgres.start(binaries.bin)),
     (server) => Effect.promise(() => server.stop())
   )
   yield* Effect.promise(() => pg.createDatabase("ceiling"))

@@ -82,14 +82,14 @@ const pgPassword = Config.option(Config.redacted("PGPASSWORD"))
  *
  * @since 0.1.0
  */
-export const store = (db: string): Layer.Layer<Store, StoreError> =>
+export const store = (db: string, answerTimeout?: Duration.Duration): Layer.Layer<Store, StoreError> =>
   isPostgres(db)
     ? Layer.unwrapEffect(
         Effect.gen(function* () {
           const password = yield* Effect.orDie(pgPassword)
           // Loaded only for a PostgreSQL URL: the driver costs every SQLite run memory and start time.
           const PgStore = yield* Effect.promise(() => import("../Store/PgStore.js"))
-          return PgStore.layer({ url: Redacted.make(db), password: Option.getOrUndefined(password) })
+          return PgStore.layer({ url: Redacted.make(db), password: Option.getOrUndefined(password), answerTimeout })
         })
       )
     : SqliteStore.layer({ filename: db })
@@ -111,7 +111,10 @@ export const workStore = (db: string): Layer.Layer<Store, StoreError> =>
   isPostgres(db)
     ? Layer.unwrapEffect(
         Effect.map(Effect.orDie(dbTimeout), (seconds) =>
-          Reconnect.layer({ timeout: Duration.seconds(seconds) }).pipe(Layer.provideMerge(store(db)))
+          // The same limit closes a connection left without an answer, so none outlives a network cut.
+          Reconnect.layer({ timeout: Duration.seconds(seconds) }).pipe(
+            Layer.provideMerge(store(db, Duration.seconds(seconds)))
+          )
         )
       )
     : store(db)

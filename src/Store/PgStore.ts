@@ -16,6 +16,7 @@ import { Clock, Config, Duration, Effect, Layer, Option, Redacted, type ConfigEr
 import type { Item, SourceRecord } from "../Domain/Item.js"
 import { outputJson } from "../Domain/Outcome.js"
 import { emptyCounts, type RunMetrics } from "../Domain/Run.js"
+import * as PgSocket from "./PgSocket.js"
 import { isConnectionLoss } from "./PgConnectionLoss.js"
 import { DEFAULT_SCHEMA, isSchemaName, LATEST, MIGRATIONS_TABLE, migrations } from "./PgMigrations.js"
 import * as SqlFleet from "./SqlFleet.js"
@@ -53,6 +54,12 @@ export interface PgStoreOptions {
   readonly maxConnections?: number | undefined
   /** How long opening a connection may take. Default 10 seconds. */
   readonly connectTimeout?: Duration.DurationInput | undefined
+  /**
+   * When set, a connection that sent a statement and heard nothing back for this long is closed, as
+   * lost (`PgSocket.ts`): after a network cut no half-dead connection stays in the pool. Unset (the
+   * default), a statement may take as long as it takes.
+   */
+  readonly answerTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -978,7 +985,8 @@ export const layerClient = (
         url: c.url,
         applicationName: "sluice",
         maxConnections: options.maxConnections ?? 10,
-        connectTimeout: options.connectTimeout ?? Duration.seconds(10)
+        connectTimeout: options.connectTimeout ?? Duration.seconds(10),
+        ...(options.answerTimeout === undefined ? {} : { stream: PgSocket.watched(options.answerTimeout) })
       }).pipe(
         Layer.mapError((e) => {
           const why = causeMessage(e)

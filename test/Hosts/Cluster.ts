@@ -145,6 +145,12 @@ export interface Cluster {
 /** Builds every host and starts the database and its proxy. Removes what it made if it fails. */
 export const start = async (): Promise<Cluster> => {
   await Netns.sweep()
+  // And the directories of runs that were killed before they could remove them (their pid is gone).
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    const pid = Number(/^sluice-hosts-(\d+)-/.exec(name)?.[1])
+    if (Number.isFinite(pid) && pid !== process.pid && !Netns.alive(pid))
+      fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true })
+  }
   const bin = findPgBin()
   const user = postgresUser()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `sluice-hosts-${process.pid}-`))

@@ -7,7 +7,7 @@
  * Every name carries this process's pid: a sweep at start removes what an earlier run left behind
  * when it died (its pid is gone), and `remove` kills every process in our namespaces and deletes them.
  */
-import { execFile } from "node:child_process"
+import { execFile, execFileSync } from "node:child_process"
 import * as crypto from "node:crypto"
 
 const PREFIX = "sluice-hosts-"
@@ -21,21 +21,32 @@ export const sh = (file: string, args: ReadonlyArray<string>, timeoutMs = 30_000
   )
 
 /**
- * Whether this machine can run the hosts: `undefined` when it can, else why not, in one line. Root
- * is required; as root, a failure to make a namespace is an error of the machine, not a reason to skip.
+ * Whether this machine can run the hosts: `undefined` when it can, else why not, in one line. It can
+ * when it is Linux, we are root, and a network namespace can be made and removed (a container without
+ * the capability cannot). `SLUICE_HOSTS=skip` turns them off on a machine that could.
  */
 export const unsupported = (): string | undefined => {
   if (process.env["SLUICE_HOSTS"] === "skip") return "SLUICE_HOSTS=skip"
-  // Opt-in until the scenarios pass on a two-core machine (issue 14 is open: scale and the shared limit
-  // fell short, the fault scenarios have not run to their end). `SLUICE_HOSTS=run` runs them.
-  if (process.env["SLUICE_HOSTS"] !== "run")
-    return "they are opt-in for now (SLUICE_HOSTS=run npx vitest run test/Hosts)"
   if (process.platform !== "linux") return `network namespaces need Linux (this is ${process.platform})`
   if (process.getuid?.() !== 0) return `network namespaces need root (this is uid ${process.getuid?.()})`
+  const probe = `${PREFIX}${process.pid}-probe`
+  try {
+    execFileSync("ip", ["netns", "add", probe], { stdio: "pipe", timeout: 10_000 })
+  } catch (error) {
+    const why = String((error as { stderr?: unknown }).stderr ?? "").trim() || (error as Error).message
+    return `\`ip netns add\` does not work here: ${why.split("\n")[0]}`
+  } finally {
+    try {
+      execFileSync("ip", ["netns", "delete", probe], { stdio: "pipe", timeout: 10_000 })
+    } catch {
+      // not made
+    }
+  }
   return undefined
 }
 
-const alive = (pid: number) => {
+/** Whether a process lives (EPERM: it does, as another user). */
+export const alive = (pid: number) => {
   try {
     process.kill(pid, 0)
     return true
