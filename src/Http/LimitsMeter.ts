@@ -77,7 +77,16 @@ interface Totals {
  * Requests and tokens are measured over this window: short enough to be live, long enough that the
  * one-second burst admission allows at the start (its bucket) adds under 7% to the rate.
  */
-const RATE_WINDOW_MS = 15_000
+export const RATE_WINDOW_MS = 15_000
+/**
+ * Calls that start after this long with none (none in flight, none started or ended) begin a new busy
+ * spell, and the rates are measured from its start until it is `RATE_WINDOW_MS` old: a run started on a
+ * service that sat idle would otherwise read its first seconds against 15 s, mostly of idleness (a run at
+ * its limit read 20% after 3 s, 80% only after 12 s).
+ */
+export const IDLE_MS = 5_000
+/** The shortest span a rate is measured over, so that the first call does not read as a burst. */
+const MIN_RATE_MS = 1_000
 /** 429s and retries are counted over a minute, as the panel says. */
 const COUNT_WINDOW_MS = 60_000
 const SAMPLE_MS = 1_000
@@ -121,15 +130,21 @@ export const layer = (options: { readonly concurrency: number }): Layer.Layer<Ll
       let requests = 0
       let tokens = 0
       let inFlight = 0
+      // When the current busy spell began, and when a call last started or ended (epoch ms).
+      let spellStartMs: number | undefined
+      let lastActivityMs = Number.NEGATIVE_INFINITY
 
       const llm = Llm.of({
         complete: (request) =>
-          Effect.suspend(() => {
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            if (inFlight === 0 && now - lastActivityMs >= IDLE_MS) spellStartMs = now
+            lastActivityMs = now
             inFlight++
             return inner.complete(request)
           }).pipe(
             Effect.onExit((exit) =>
-              Effect.sync(() => {
+              Effect.map(Clock.currentTimeMillis, (now) => {
+                lastActivityMs = now
                 inFlight--
                 if (Exit.isSuccess(exit)) {
                   if (exit.value.cached) return
@@ -176,7 +191,16 @@ export const layer = (options: { readonly concurrency: number }): Layer.Layer<Ll
         const now = yield* totals
         const state = Option.isSome(admission) ? yield* admission.value.state : undefined
         const circuit = Option.isSome(breaker) ? yield* breaker.value.state : undefined
-        const recent = sampleAt(samples, now.atMs - RATE_WINDOW_MS)
+        // The last RATE_WINDOW_MS, or the current busy spell when it is younger: nothing ended in the
+        // IDLE_MS before the spell began, so the counts of the sample just before its start are its own.
+        const spell = spellStartMs ?? Number.NEGATIVE_INFINITY
+        const windowStartMs = Math.max(now.atMs - RATE_WINDOW_MS, spell)
+        const sampled = sampleAt(samples, windowStartMs)
+        const fromMs = Math.min(
+          windowStartMs === spell ? Math.max(sampled.atMs, spell) : sampled.atMs,
+          now.atMs - MIN_RATE_MS
+        )
+        const recent = { ...sampled, atMs: fromMs }
         const minute = sampleAt(samples, now.atMs - COUNT_WINDOW_MS)
         const rpm = admissionLimit(state, "rpm")
         const tpm = admissionLimit(state, "tpm")
