@@ -203,6 +203,16 @@ describe.skipIf("missing" in chromium)("the dashboard in Chromium (real processe
     )
     expect(used).toBeLessThan(1.1 * RPM)
     expect(await page.locator('#eta [data-k="eta"]').textContent()).toMatch(/bound by RPM/)
+    // The fleet budget is on (a limit was given): the fleet's row is every process's use, here this one's.
+    const fleetRpm = page.locator('#limits tr[data-limit="fleet RPM"]')
+    expect(Number(await fleetRpm.getAttribute("data-ceiling"))).toBe(RPM)
+    expect(await fleetRpm.textContent()).toContain("1 process")
+    await until(
+      async () => Number(await fleetRpm.getAttribute("data-used")),
+      (u) => u >= 0.7 * RPM && u < 1.1 * RPM,
+      30_000,
+      "the fleet's RPM use near its limit"
+    )
     fs.mkdirSync(DOCS, { recursive: true })
     await page.screenshot({ path: path.join(DOCS, "run-page.png"), fullPage: true })
     // The screenshot is of a run under way: progress shown after it is still short of the total.

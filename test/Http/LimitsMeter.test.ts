@@ -4,9 +4,12 @@
  * lone first call does not read as a burst, and a steady rate reads steady over the full window.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Layer, TestClock } from "effect"
+import { Clock, Context, Effect, Fiber, Layer, TestClock } from "effect"
 import * as LimitsMeter from "../../src/Http/LimitsMeter.js"
 import { Llm } from "../../src/Llm/Llm.js"
+import type { FleetHolder } from "../../src/Store/Fleet.js"
+import * as MemoryStore from "../../src/Store/MemoryStore.js"
+import { Store } from "../../src/Store/Store.js"
 
 /** An upstream that answers every call in 100 ms with 50 tokens. */
 const upstream = Layer.succeed(
@@ -24,8 +27,14 @@ const upstream = Layer.succeed(
 )
 
 const meter = Effect.gen(function* () {
-  const ctx = yield* Layer.build(LimitsMeter.layer({ concurrency: 8 }).pipe(Layer.provide(upstream)))
-  return { llm: Context.get(ctx, Llm), view: Context.get(ctx, LimitsMeter.LimitsMeter).view }
+  const ctx = yield* Layer.build(
+    LimitsMeter.layer({ concurrency: 8 }).pipe(Layer.provide(upstream), Layer.provideMerge(MemoryStore.layerMemory))
+  )
+  return {
+    llm: Context.get(ctx, Llm),
+    view: Context.get(ctx, LimitsMeter.LimitsMeter).view,
+    store: Context.get(ctx, Store)
+  }
 })
 
 type Meter = Effect.Effect.Success<typeof meter>
@@ -86,5 +95,72 @@ describe("LimitsMeter rates (TestClock)", () => {
       expect(again.rpm.used).toBeGreaterThan(0.9 * 600)
       expect(again.rpm.used).toBeLessThan(1.05 * 600)
     })
+  )
+
+  it.scoped(
+    "the fleet's use: every process's hand-outs from the shared row, honest from the spell's start and across a minute's turn",
+    () =>
+      Effect.gen(function* () {
+        const m = yield* meter
+        const UPSTREAM = "http://up.example/v1|*|0123456789abcdef"
+        // Two processes hand out ten requests a second between them, as the fleet budget's row records it:
+        // per minute-long window aligned to the clock's minutes (the ledger's rule), with both alive.
+        const handOut = (requests: number) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            m.store.fleetUpdate(UPSTREAM, ({ row }) => {
+              const moved = now - row.windowAt >= 60_000
+              const windowAt = moved ? now - (now % 60_000) : row.windowAt
+              const consecutive = moved && windowAt - row.windowAt === 60_000
+              const holders: Array<FleetHolder> = ["a", "b"].map((holder) => ({
+                upstream: UPSTREAM,
+                holder,
+                rpm: 1200,
+                tpm: null,
+                windowMs: 1000,
+                seenUntil: now + 10_000,
+                sliceRequests: 0,
+                sliceTokens: 0,
+                sliceUntil: 0,
+                takenRequests: 0,
+                takenTokens: 0,
+                wantRequests: 0,
+                wantTokens: 0,
+                waitingSince: 0,
+                waitingUntil: 0
+              }))
+              return {
+                row: {
+                  ...row,
+                  rpm: 1200,
+                  windowAt,
+                  prevRequests: moved ? (consecutive ? row.windowRequests : 0) : row.prevRequests,
+                  prevTokens: moved ? (consecutive ? row.windowTokens : 0) : row.prevTokens,
+                  windowRequests: (moved ? 0 : row.windowRequests) + requests,
+                  windowTokens: (moved ? 0 : row.windowTokens) + requests * 50
+                },
+                upsert: holders,
+                remove: [],
+                result: undefined
+              }
+            })
+          )
+        // Idle until 2 s before a minute's turn, then 4 s at ten a second.
+        const now = yield* Clock.currentTimeMillis
+        yield* TestClock.adjust(60_000 - (now % 60_000) + 58_000)
+        for (let i = 0; i < 40; i++) {
+          yield* handOut(1)
+          yield* TestClock.adjust("100 millis")
+        }
+        yield* TestClock.adjust("1 second")
+        const { fleet } = yield* m.view
+        expect(fleet).toHaveLength(1)
+        expect(fleet[0]!.baseUrl).toBe("http://up.example/v1")
+        expect(fleet[0]!.processes).toBe(2)
+        expect(fleet[0]!.rpm.limit).toBe(1200)
+        // 40 requests in the ~5 s since the spell began: ~480/min. The row's sliding minute read ~40.
+        expect(fleet[0]!.rpm.used).toBeGreaterThan(400)
+        expect(fleet[0]!.rpm.used).toBeLessThan(700)
+        expect(fleet[0]!.tpm.used).toBeCloseTo(fleet[0]!.rpm.used * 50, 0)
+      })
   )
 })
