@@ -64,7 +64,7 @@ ${notice}
 <section id="summary">${p.summary}</section>
 <h2>Throughput</h2>
 <section id="chart">${p.chart}</section>
-<h2>Limits (this process, all runs)</h2>
+<h2>Limits (all runs)</h2>
 <section id="limits">${p.limits}</section>
 <h2>Failed items</h2>
 <section id="failures">${p.failures}</section>`
