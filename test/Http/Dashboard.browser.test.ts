@@ -192,16 +192,16 @@ describe.skipIf("missing" in chromium)("the dashboard in Chromium (real processe
     expect(later).toBeLessThan(ROWS)
     phase("progress climbs")
 
-    // Request-bound: RPM use reads near the configured limit once the rate window holds mostly this run.
+    // Request-bound: RPM use reads near the configured limit (the rates are over the run's calls so far
+    // until they are 15 s old, so admission's opening burst may read above it for the first seconds).
     const rpm = page.locator('#limits tr[data-limit="RPM"]')
     expect(Number(await rpm.getAttribute("data-ceiling"))).toBe(RPM)
-    const used = await until(
+    await until(
       async () => Number(await rpm.getAttribute("data-used")),
-      (u) => u >= 0.8 * RPM,
+      (u) => u >= 0.8 * RPM && u < 1.1 * RPM,
       90_000,
       "RPM use near its limit"
     )
-    expect(used).toBeLessThan(1.1 * RPM)
     expect(await page.locator('#eta [data-k="eta"]').textContent()).toMatch(/bound by RPM/)
     // The fleet budget is on (a limit was given): the fleet's row is every process's use, here this one's.
     const fleetRpm = page.locator('#limits tr[data-limit="fleet RPM"]')
