@@ -203,7 +203,7 @@ export const layer = (options: { readonly concurrency: number }): Layer.Layer<Ll
       // the last reading in place (the page says the store is down on its own).
       let fleet: Array<ReadonlyMap<string, FleetUse.FleetTotals>> = []
       const FLEET_SAMPLES = RATE_WINDOW_MS / SAMPLE_MS + 2
-      const sampleFleet = Effect.flatMap(Effect.option(store.fleetRead), (rows) =>
+      const sampleFleet = Effect.flatMap(Effect.option(Effect.timeout(store.fleetRead, "2 seconds")), (rows) =>
         Effect.map(Clock.currentTimeMillis, (now) => {
           if (rows._tag === "None") return
           fleet.push(FleetUse.advance(fleet.at(-1) ?? new Map(), rows.value, now, IDLE_MS))
@@ -217,7 +217,7 @@ export const layer = (options: { readonly concurrency: number }): Layer.Layer<Ll
           if (samples.length > COUNT_WINDOW_MS / SAMPLE_MS + 2)
             samples = samples.slice(-(COUNT_WINDOW_MS / SAMPLE_MS + 1))
         })
-      ).pipe(Effect.zipRight(sampleFleet))
+      )
 
       const fleetView = (): ReadonlyArray<FleetLimits> => {
         const latest = fleet.at(-1)
@@ -238,6 +238,8 @@ export const layer = (options: { readonly concurrency: number }): Layer.Layer<Ll
         return out
       }
       yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(SAMPLE_MS), sample)))
+      // Its own loop, so that a slow database never holds back this process's own readings.
+      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(SAMPLE_MS), sampleFleet)))
 
       const view = Effect.gen(function* () {
         const now = yield* totals
