@@ -105,7 +105,11 @@ export const limits = (d: RunData): string => {
       : l.fleet
           .map((f) => {
             const note = ` · ${num(f.processes)} process${f.processes === 1 ? "" : "es"}${l.fleet.length > 1 ? ` · ${esc(f.baseUrl)}` : ""}${f.pausedUntilMs === undefined ? "" : ` · <span class="warn">paused until ${time(f.pausedUntilMs)}</span>`}`
-            return useRow("fleet RPM", f.rpm, "/min", note) + useRow("fleet TPM", f.tpm, "/min", note)
+            // The fleet counts tokens only against a TPM limit: without one its row would read 0.
+            return (
+              useRow("fleet RPM", f.rpm, "/min", note) +
+              (f.tpm.limit === undefined ? "" : useRow("fleet TPM", f.tpm, "/min", note))
+            )
           })
           .join("\n")
   return `<table class="limits">
