@@ -4,14 +4,17 @@
  *   stale build;
  * - provisions the real servers the tests start on loopback, saying in one line each what it did:
  *   PostgreSQL's binaries (the system's, else the npm registry's: `PostgresBinaries.ts`) and Dovecot
- *   (the system's, else installed with apt-get as root: `DovecotBinary.ts`).
+ *   (the system's, else installed with apt-get as root: `DovecotBinary.ts`), and Debian's Chromium for the
+ *   browser tests (likewise: `ChromiumBinary.ts`).
  *
- * Nothing here skips a test: a server that cannot be had makes its tests fail with a line saying how
- * to install it.
+ * Nothing here skips a test but the browser's: a server that cannot be had makes its tests fail with a
+ * line saying how to install it; a browser that cannot be had (not root, no apt) skips the browser tests
+ * with that line.
  */
 import { execFileSync } from "node:child_process"
 import * as path from "node:path"
 import type { TestProject } from "vitest/node"
+import * as ChromiumBinary from "./support/ChromiumBinary.js"
 import * as DovecotBinary from "./support/DovecotBinary.js"
 import * as PostgresBinaries from "./support/PostgresBinaries.js"
 
@@ -35,4 +38,5 @@ export default async function setup(project: TestProject) {
   )
   project.provide("postgres", postgres)
   await DovecotBinary.provision(say)
+  project.provide("chromium", await ChromiumBinary.provision(say))
 }

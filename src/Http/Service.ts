@@ -16,7 +16,6 @@ import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Context, Duration, Effect, Layer, type Redacted, Schema } from "effect"
-import { createServer } from "node:http"
 import type { RunConfigEncoded } from "../Domain/RunConfig.js"
 import type { AttemptOptions } from "../Engine/Attempt.js"
 import { makeOwner } from "../Engine/Pipeline.js"
@@ -28,6 +27,7 @@ import * as Persister from "../Stages/Persister.js"
 import { Store } from "../Store/Store.js"
 import { Api } from "./Api.js"
 import * as Auth from "./Auth.js"
+import * as ClosingServer from "./ClosingServer.js"
 import * as Dashboard from "./Dashboard.js"
 import * as Docs from "./Docs.js"
 import * as Handlers from "./Handlers.js"
@@ -178,7 +178,8 @@ export const layer = (options: ServiceOptions = {}): Layer.Layer<Service, Servic
       )
     ),
     Layer.provideMerge(
-      NodeHttpServer.layer(createServer, { host, port }).pipe(
+      // A server whose close ends in bounded time even with browsers holding connections open.
+      NodeHttpServer.layer(() => ClosingServer.make(), { host, port }).pipe(
         Layer.mapError(
           (e) =>
             new ServiceError({

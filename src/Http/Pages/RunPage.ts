@@ -15,6 +15,7 @@ import { Engine } from "../Workers.js"
 import { esc, page, respond, runPath, time } from "./Html.js"
 import * as RunData from "./RunData.js"
 import * as Panels from "./RunPanels.js"
+import * as CsvCell from "../CsvCell.js"
 
 const notFound = (id: string) =>
   respond(page({ title: "not found", body: `<p class="notice bad">There is no run "${esc(id)}".</p>` }), 404)
@@ -63,7 +64,7 @@ ${notice}
 <section id="summary">${p.summary}</section>
 <h2>Throughput</h2>
 <section id="chart">${p.chart}</section>
-<h2>Limits (this process, all runs)</h2>
+<h2>Limits (all runs)</h2>
 <section id="limits">${p.limits}</section>
 <h2>Failed items</h2>
 <section id="failures">${p.failures}</section>`
@@ -140,9 +141,6 @@ export const retry = withRun((info) =>
 
 const CSV_PAGE = 1024
 
-/** A CSV field, quoted when it must be (RFC 4180). */
-const field = (s: string) => (/[",\r\n]/.test(s) || s !== s.trim() ? `"${s.replace(/"/g, '""')}"` : s)
-
 /** A completed item's output as one cell: a string as itself, anything else as JSON. */
 const outputCell = (r: ResultRow) => {
   if (r.status !== "completed" || r.outputJson === null) return ""
@@ -164,7 +162,7 @@ const csvLine = (r: ResultRow) =>
     r.status === "completed" ? "" : (r.errorMessage ?? ""),
     String(r.attempts)
   ]
-    .map(field)
+    .map(CsvCell.cell)
     .join(",") + "\r\n"
 
 const CSV_HEADER = "row,key,status,output,error_tag,error_message,attempts\r\n"

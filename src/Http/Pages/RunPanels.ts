@@ -100,19 +100,28 @@ export const limits = (d: RunData): string => {
   const paused =
     l.pausedUntilMs === undefined ? "" : ` · <span class="warn">paused by a 429 until ${time(l.pausedUntilMs)}</span>`
   const fleet =
-    l.fleet === undefined
-      ? `<tr><th>fleet</th><td colspan="4" class="dim">Use by every process on this database: not shared yet (each process keeps its own budget).</td></tr>`
-      : useRow("fleet RPM", l.fleet.rpm, "/min") + useRow("fleet TPM", l.fleet.tpm, "/min")
+    l.fleet.length === 0
+      ? `<tr data-limit="fleet"><th>fleet</th><td colspan="4" class="dim">No shared budget in use: each process on this database admits on its own (a limit given with --rpm or --tpm is shared unless SLUICE_FLEET_BUDGET=off).</td></tr>`
+      : l.fleet
+          .map((f) => {
+            const note = ` · ${num(f.processes)} process${f.processes === 1 ? "" : "es"}${l.fleet.length > 1 ? ` · ${esc(f.baseUrl)}` : ""}${f.pausedUntilMs === undefined ? "" : ` · <span class="warn">paused until ${time(f.pausedUntilMs)}</span>`}`
+            // The fleet counts tokens only against a TPM limit: without one its row would read 0.
+            return (
+              useRow("fleet RPM", f.rpm, "/min", note) +
+              (f.tpm.limit === undefined ? "" : useRow("fleet TPM", f.tpm, "/min", note))
+            )
+          })
+          .join("\n")
   return `<table class="limits">
 <colgroup><col style="width:6.5rem"><col><col style="width:11rem"><col style="width:3.5rem"><col style="width:7rem"></colgroup>
-<thead><tr><th>limit</th><th>use (this process)</th><th class="n">used / ceiling</th><th class="n">%</th><th>ceiling from</th></tr></thead>
+<thead><tr><th>limit</th><th>use</th><th class="n">used / ceiling</th><th class="n">%</th><th>ceiling from</th></tr></thead>
 <tbody>
 ${useRow("RPM", l.rpm, "/min")}
 ${useRow("TPM", l.tpm, "/min")}
 ${useRow("in flight", l.inFlight, "calls", "")}
 ${fleet}
 </tbody></table>
-<p class="dim">Rates over the last ${l.windowSeconds} s. Admission queue: <span data-k="waiting">${num(l.waiting)}</span> waiting${l.boundBy === undefined ? "" : `, last held by ${l.boundBy.toUpperCase()}`}${paused}.</p>
+<p class="dim">RPM, TPM and in flight are this process's, fleet rows every process's on this database. Rates over the last ${l.windowSeconds} s${l.fleet.length === 0 ? "" : ` (fleet: ${l.fleet[0]!.windowSeconds} s)`}. Admission queue: <span data-k="waiting">${num(l.waiting)}</span> waiting${l.boundBy === undefined ? "" : `, last held by ${l.boundBy.toUpperCase()}`}${paused}.</p>
 <div class="grid">
 ${card("circuit breaker", breaker)}
 ${card("429s, last minute", `<span data-k="429">${num(l.perMinute.rateLimited)}</span>`)}
