@@ -14,6 +14,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { BIN, childEnv } from "../support/Cli.js"
+import { findBin, query } from "../support/Postgres.js"
 import * as Netns from "./Netns.js"
 
 const ROOT = path.resolve(import.meta.dirname, "../..")
@@ -78,24 +79,6 @@ const ready = (p: Proc, text: string, what: string) =>
     50
   )
 
-const findPgBin = (): string => {
-  const given = process.env["SLUICE_PG_BIN"]
-  if (given !== undefined && given.length > 0) return given
-  const root = "/usr/lib/postgresql"
-  const found = fs.existsSync(root)
-    ? fs
-        .readdirSync(root)
-        .map((v) => path.join(root, v, "bin"))
-        .filter((d) => fs.existsSync(path.join(d, "pg_ctl")))
-        .sort((a, b) => Number(b.split(path.sep).at(-2)) - Number(a.split(path.sep).at(-2)))
-    : []
-  if (found[0] === undefined)
-    throw new Error(
-      "PostgreSQL is not installed: apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql"
-    )
-  return found[0]
-}
-
 const postgresUser = (): { uid: number; gid: number } => {
   const line = fs
     .readFileSync("/etc/passwd", "utf8")
@@ -151,7 +134,8 @@ export const start = async (): Promise<Cluster> => {
     if (Number.isFinite(pid) && pid !== process.pid && !Netns.alive(pid))
       fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true })
   }
-  const bin = findPgBin()
+  // The binaries every Postgres test uses: the system's, else npm's (test/globalSetup.ts provisions them).
+  const bin = await findBin()
   const user = postgresUser()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `sluice-hosts-${process.pid}-`))
   fs.chmodSync(dir, 0o755)
@@ -227,26 +211,10 @@ export const start = async (): Promise<Cluster> => {
     }
     halt = () => pgCtl("-D", data, "-m", "immediate", "-w", "stop").then(() => undefined)
     await startDb()
+    // Through the server's socket in its directory (sockets are files: no network namespace between), with
+    // a client rather than psql, which npm's PostgreSQL binaries do not include.
     const psqlOn = (database: string, sql: string) =>
-      runAs(
-        user,
-        path.join(bin, "psql"),
-        [
-          "-h",
-          pgDir,
-          "-p",
-          String(PG_PORT),
-          "-U",
-          "postgres",
-          "-X",
-          "-d",
-          database,
-          "-v",
-          "ON_ERROR_STOP=1",
-          "-At"
-        ].concat(["-c", sql]),
-        pgDir
-      )
+      query(`postgresql://postgres@localhost:${PG_PORT}/${database}?host=${encodeURIComponent(pgDir)}`, sql)
     await psqlOn("postgres", "CREATE DATABASE sluice")
 
     proxy = spawnIn(hosts.db, process.execPath, [

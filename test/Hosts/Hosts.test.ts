@@ -5,7 +5,7 @@
  *
  * Runs under `npm test` where the machine allows it: Linux, root, and `ip netns` working (see
  * `Netns.unsupported`); elsewhere it says why in one line and does not run. It needs PostgreSQL's server
- * binaries (`pg_ctl`, `psql`: apt-get install postgresql) and fails with that line without them.
+ * binaries: the same as every Postgres test uses (the system's, else npm's, from the global setup).
  * Everything it makes (namespaces, their processes, the database's directory) is removed at the end, and
  * whatever a killed run left behind is swept at the next start.
  */

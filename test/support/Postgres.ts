@@ -37,7 +37,7 @@ export interface Postgres {
 }
 
 /** The binaries the global setup chose (`test/support/PostgresBinaries.ts`), or why there are none. */
-const findBin = async (): Promise<string> => {
+export const findBin = async (): Promise<string> => {
   // Imported here, not at the top: vitest cannot be imported outside a test run, and the benchmarks
   // (bench/fleet.ts) start servers too, passing the binaries they provisioned themselves.
   const { inject } = await import("vitest")
@@ -102,7 +102,7 @@ const cell = (v: unknown): string =>
           : String(v)
 
 /** One connection for one query string (which may hold several statements): `psql -At`'s output. */
-const query = (url: string, sql: string) =>
+export const query = (url: string, sql: string) =>
   Effect.runPromise(
     Effect.scoped(
       Effect.gen(function* () {
