@@ -35,7 +35,14 @@ const BROKEN = [251, 1002, 1777]
 const RPM = 1200
 /** After the restart: a limit the machine's CPU, not admission, binds. */
 const RPM_AFTER = 60_000
-const DOCS = path.resolve(import.meta.dirname, "../../docs")
+/**
+ * Where the run page's screenshot goes: the README's (docs/run-page.png) with SLUICE_SCREENSHOT=docs,
+ * else the test's temp folder, so a plain `npm test` leaves the tracked file alone.
+ */
+const DOCS =
+  process.env["SLUICE_SCREENSHOT"] === "docs"
+    ? path.resolve(import.meta.dirname, "../../docs")
+    : fs.mkdtempSync(path.join(os.tmpdir(), "sluice-screenshot-"))
 
 const freePort = () =>
   new Promise<number>((resolve) => {
