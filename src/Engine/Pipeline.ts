@@ -16,8 +16,11 @@ import { Persister, layerStoreOnly } from "../Stages/Persister.js"
 import type { Processor } from "../Stages/Processor.js"
 import { Store, type StoreError } from "../Store/Store.js"
 import type { AttemptOptions } from "./Attempt.js"
+import * as Events from "./Events.js"
 import * as OrderedOutput from "./OrderedOutput.js"
 import * as Progress from "./Progress.js"
+import * as ProgressFeed from "./ProgressFeed.js"
+import * as RunListeners from "./RunListeners.js"
 import * as Worker from "./Worker.js"
 
 /**
@@ -83,6 +86,10 @@ export const run = (
       const id = options.run
       const concurrency = Math.max(1, Math.floor(options.concurrency ?? 8))
       const startedAt = yield* Clock.currentTimeMillis
+      // This run's own event stream: its progress, the source's acks and the ordered output listen to it.
+      const events = yield* Events.make
+      const listening = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        Effect.provideService(effect, Events.Events, events)
 
       const info = yield* store.openRun(id, options.config ?? {})
       yield* store.addMetrics(id, { concurrency })
@@ -100,6 +107,8 @@ export const run = (
       const sourceDone = yield* Ref.make(!readSource)
       const sourceError = yield* Ref.make<string | undefined>(undefined)
       const wake = yield* Queue.sliding<void>(1)
+      yield* listening(ProgressFeed.follow)
+      yield* listening(RunListeners.acks(fetcher))
 
       if (readSource) {
         const record = (records: Chunk.Chunk<Parameters<typeof store.record>[1][number]>) =>
@@ -109,13 +118,12 @@ export const run = (
             const malformed = batch.filter((r) => r._tag === "Malformed").length
             // Read again, a batch is mostly lines already stored: the counts are read once it is done.
             if (result.inserted > 0 && !rereading) {
-              yield* progress.update(id, (p) => ({
-                ...p,
-                counts: Progress.addCounts(p.counts, {
-                  pending: result.inserted - Math.min(malformed, result.inserted),
-                  failed: Math.min(malformed, result.inserted)
-                })
-              }))
+              yield* events.publish({
+                _tag: "Recorded",
+                run: id,
+                pending: result.inserted - Math.min(malformed, result.inserted),
+                failed: Math.min(malformed, result.inserted)
+              })
               yield* Queue.offer(wake, undefined)
             }
             // Already done before a crash, but perhaps never acknowledged: acknowledge again.
@@ -158,10 +166,11 @@ export const run = (
       if (options.output !== undefined) {
         follower = yield* OrderedOutput.follow(id, options.output)
         const f = follower
-        // What a previous session finished, first; then the committer hands over each commit's rows,
+        // What a previous session finished, first; then each commit's rows come as events,
         // and a read of the store now and then catches what no commit of ours carried (another
         // worker's items, lines recorded as failed).
         yield* f.advance
+        yield* listening(RunListeners.output(id, f))
         yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep("1 second"), f.advance)))
       }
       const catchUp = follower === undefined ? Effect.void : follower.advance
@@ -175,10 +184,9 @@ export const run = (
         wake,
         attempt: options.attempt,
         leaseMs: options.leaseMs,
-        drainTimeout: options.drainTimeout,
-        onCommitted: fetcher.ack,
-        onOutcomes: follower?.offer
+        drainTimeout: options.drainTimeout
       }).pipe(
+        listening,
         Effect.onInterrupt(() =>
           Effect.gen(function* () {
             yield* catchUp.pipe(Effect.ignore)

@@ -19,8 +19,10 @@ import { Context, Duration, Effect, Layer, type Redacted, Schema } from "effect"
 import { createServer } from "node:http"
 import type { RunConfigEncoded } from "../Domain/RunConfig.js"
 import type { AttemptOptions } from "../Engine/Attempt.js"
+import * as Events from "../Engine/Events.js"
 import { makeOwner } from "../Engine/Pipeline.js"
 import * as Progress from "../Engine/Progress.js"
+import * as ProgressFeed from "../Engine/ProgressFeed.js"
 import type { Llm } from "../Llm/Llm.js"
 import * as DropDirectory from "../Sources/DropDirectory.js"
 import * as RequestErrors from "./RequestErrors.js"
@@ -33,8 +35,8 @@ import * as Docs from "./Docs.js"
 import * as Handlers from "./Handlers.js"
 import * as ImapLoop from "./ImapLoop.js"
 import * as LimitsMeter from "./LimitsMeter.js"
-import * as StoreMetrics from "./StoreMetrics.js"
 import * as Workers from "./Workers.js"
+import * as EngineMetrics from "../Service/EngineMetrics.js"
 
 /**
  * @since 0.1.0
@@ -153,8 +155,11 @@ export const layer = (options: ServiceOptions = {}): Layer.Layer<Service, Servic
     Progress.layer,
     Workers.layerStages(options.attempt),
     Persister.layerStoreOnly,
-    Workers.layerEngine(owner)
+    Workers.layerEngine(owner),
+    Events.layer
   )
+  // What the workers did, for progress and metrics: listening from before the workers start until after they drained.
+  const listeners = Layer.merge(ProgressFeed.layer, EngineMetrics.layer)
 
   const http = HttpApiBuilder.serve(HttpMiddleware.logger).pipe(
     Layer.provide(RequestErrors.layer),
@@ -202,18 +207,19 @@ export const layer = (options: ServiceOptions = {}): Layer.Layer<Service, Servic
     pollMs: options.pollMs,
     drainTimeout
   })
-  // The inbox wraps the workers' store (to acknowledge what they complete), so it opens just before
-  // them and closes just after they drained.
+  // The inbox acknowledges what the workers complete, so it opens just before them and closes just
+  // after they drained.
   const inbox = options.inbox
-  const workers: Layer.Layer<never, ServiceError, Layer.Layer.Context<typeof loop>> = inbox === undefined
-    ? loop
-    : loop.pipe(
-        Layer.provide(
-          ImapLoop.layer({ ...inbox, config: { ...defaults } }).pipe(
-            Layer.mapError((e) => new ServiceError({ reason: "Source", message: e.message }))
+  const workers: Layer.Layer<never, ServiceError, Layer.Layer.Context<typeof loop> | Progress.Progress> =
+    inbox === undefined
+      ? loop
+      : loop.pipe(
+          Layer.provide(
+            ImapLoop.layer({ ...inbox, config: { ...defaults } }).pipe(
+              Layer.mapError((e) => new ServiceError({ reason: "Source", message: e.message }))
+            )
           )
         )
-      )
 
   const watch = options.watch
   const dropDirectory =
@@ -242,8 +248,9 @@ export const layer = (options: ServiceOptions = {}): Layer.Layer<Service, Servic
   // Built in this order — refusal check, core, server, then the loops — and released in reverse.
   return Layer.mergeAll(info, workers, dropDirectory).pipe(
     Layer.provide(http),
+    Layer.provide(listeners),
     Layer.provide(core),
-    Layer.provide(Layer.merge(StoreMetrics.layer, LimitsMeter.layer({ concurrency: options.concurrency ?? 8 }))),
+    Layer.provide(LimitsMeter.layer({ concurrency: options.concurrency ?? 8 })),
     Layer.provide(refuse)
   )
 }
