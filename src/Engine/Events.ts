@@ -18,7 +18,7 @@
  */
 import { Cause, Context, Effect, Layer, PubSub, Queue, type Scope } from "effect"
 import type { Item } from "../Domain/Item.js"
-import type { RunMetrics } from "../Domain/Run.js"
+import type { RunCounts, RunMetrics } from "../Domain/Run.js"
 import type { Usage } from "../Domain/Usage.js"
 import type { Completion } from "../Store/Store.js"
 
@@ -38,6 +38,8 @@ export interface Recorded {
   readonly pending: number
   /** Unreadable records inserted as failed. */
   readonly failed: number
+  /** The run's counts read back from the store after the insert, when the recorder read them (a service). */
+  readonly counts?: RunCounts | undefined
 }
 
 /** A worker leased these items. @since 0.1.0 */

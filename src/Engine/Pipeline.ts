@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Clock, type Duration, Effect, Layer, Queue, Ref, Stream } from "effect"
+import { Clock, type Duration, Effect, Layer, Queue, Ref } from "effect"
 import * as os from "node:os"
 import { randomUUID } from "node:crypto"
 import type { StageError } from "../Domain/Errors.js"
@@ -17,6 +17,7 @@ import type { Processor } from "../Stages/Processor.js"
 import { Store, type StoreError } from "../Store/Store.js"
 import type { AttemptOptions } from "./Attempt.js"
 import * as Events from "./Events.js"
+import * as Ingest from "./Ingest.js"
 import * as OrderedOutput from "./OrderedOutput.js"
 import * as Progress from "./Progress.js"
 import * as ProgressFeed from "./ProgressFeed.js"
@@ -111,33 +112,15 @@ export const run = (
       yield* listening(RunListeners.acks(fetcher))
 
       if (readSource) {
-        const record = (records: Chunk.Chunk<Parameters<typeof store.record>[1][number]>) =>
-          Effect.gen(function* () {
-            const batch = Chunk.toReadonlyArray(records)
-            const result = yield* store.record(id, batch)
-            const malformed = batch.filter((r) => r._tag === "Malformed").length
-            // Read again, a batch is mostly lines already stored: the counts are read once it is done.
-            if (result.inserted > 0 && !rereading) {
-              yield* events.publish({
-                _tag: "Recorded",
-                run: id,
-                pending: result.inserted - Math.min(malformed, result.inserted),
-                failed: Math.min(malformed, result.inserted)
-              })
-              yield* Queue.offer(wake, undefined)
-            }
-            // Already done before a crash, but perhaps never acknowledged: acknowledge again.
-            if (result.alreadyCompleted.length > 0) yield* fetcher.ack(result.alreadyCompleted)
-          })
-        const fetch = fetcher.records.pipe(
-          // A live source may pause between records: batches go out after 100 ms at most. A finite one
-          // is read as fast as it is recorded, so plain rechunking serves it without a timer per record.
-          (records) =>
-            fetcher.live === true
-              ? Stream.groupedWithin(records, options.recordBatch ?? 1000, "100 millis")
-              : Stream.chunks(Stream.rechunk(records, options.recordBatch ?? 1000)),
-          Stream.mapEffect(record),
-          Stream.runDrain,
+        const fetch = Ingest.run(id, fetcher.records, {
+          batch: options.recordBatch ?? 1000,
+          live: fetcher.live,
+          // Read again, a batch is mostly lines already stored: the counts are read once it is done.
+          announce: rereading ? "none" : "delta",
+          ack: fetcher.ack,
+          onBatch: (result) => (result.inserted > 0 && !rereading ? Queue.offer(wake, undefined) : Effect.void)
+        }).pipe(
+          listening,
           Effect.zipRight(store.markFetched(id)),
           Effect.catchAll((error: StageError | StoreError) =>
             Effect.zipRight(

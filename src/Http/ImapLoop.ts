@@ -31,14 +31,13 @@ import {
   Schedule,
   Scope,
   Stream,
-  type Chunk,
   Cause,
   Clock
 } from "effect"
 import type { Invalid, StageError } from "../Domain/Errors.js"
 import type { Item, SourceRecord } from "../Domain/Item.js"
-import { type Events, listen } from "../Engine/Events.js"
-import { Progress } from "../Engine/Progress.js"
+import { Events, listen } from "../Engine/Events.js"
+import * as Ingest from "../Engine/Ingest.js"
 import * as Imap from "../Sources/Imap.js"
 import { describe } from "./ImapUrl.js"
 import type { Fetcher } from "../Stages/Fetcher.js"
@@ -90,14 +89,12 @@ const FLUSH_TIMEOUT = Duration.seconds(5)
  * @since 0.1.0
  * @category layers
  */
-export const layer = (
-  options: InboxOptions
-): Layer.Layer<never, Invalid | StoreError, Store | Engine | Progress | Events> =>
+export const layer = (options: InboxOptions): Layer.Layer<never, Invalid | StoreError, Store | Engine | Events> =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
       const store = yield* Store
       const engine = yield* Engine
-      const progress = yield* Progress
+      const events = yield* Events
       const run = options.run
       const where = describe(options.imap)
       const batch = Math.max(1, Math.floor(options.recordBatch ?? 500))
@@ -131,26 +128,26 @@ export const layer = (
       }
 
       let fetched = false
-      const recordChunk = (chunk: Chunk.Chunk<SourceRecord>) =>
-        Effect.gen(function* () {
-          const records = Array.from(chunk).filter(isMessage)
-          const result = yield* store.record(run, records)
-          if (result.inserted > 0) {
-            const counts = yield* store.counts(run)
-            yield* progress.update(run, (p) => ({ ...p, counts, sourceDone: true }))
-            yield* engine.wake
-            yield* Effect.logInfo(`inbox: ${result.inserted} new mail(s) from ${where} in run ${run}`)
-          }
-          if (!fetched) {
-            // The run counts as read once the mailbox has been read: `done` then means caught up.
-            yield* store.markFetched(run)
-            fetched = true
-          }
-          // Completed (here or by another instance) and still unseen: acknowledge again.
-          if (result.alreadyCompleted.length > 0) yield* acknowledge(result.alreadyCompleted)
-        })
       const recordAll = (records: Stream.Stream<SourceRecord, StageError>) =>
-        records.pipe(Stream.groupedWithin(batch, "100 millis"), Stream.mapEffect(recordChunk), Stream.runDrain)
+        Ingest.run(run, Stream.filter(records, isMessage), {
+          batch,
+          live: true,
+          announce: "counts",
+          // Completed (here or by another instance) and still unseen: acknowledge again.
+          ack: acknowledge,
+          onBatch: (result) =>
+            Effect.gen(function* () {
+              if (result.inserted > 0) {
+                yield* engine.wake
+                yield* Effect.logInfo(`inbox: ${result.inserted} new mail(s) from ${where} in run ${run}`)
+              }
+              if (!fetched) {
+                // The run counts as read once the mailbox has been read: `done` then means caught up.
+                yield* store.markFetched(run)
+                fetched = true
+              }
+            })
+        }).pipe(Effect.provideService(Events, events))
 
       // New mail: the polling source yields each unseen mail once per session, and runs forever.
       const poll = Effect.flatMap(Deferred.await(source), (f) => recordAll(f.records)).pipe(

@@ -227,20 +227,14 @@ export const layer = (options: ServiceOptions = {}): Layer.Layer<Service, Servic
       ? Layer.empty
       : Layer.unwrapEffect(
           Effect.gen(function* () {
-            const store = yield* Store
-            const progress = yield* Progress.Progress
             const engine = yield* Workers.Engine
             return DropDirectory.layer({
               dir: watch.dir,
               pollInterval: watch.pollInterval ?? Duration.seconds(2),
               settle: watch.settle,
               config: { ...defaults },
-              onRecorded: (run) =>
-                store.counts(run).pipe(
-                  Effect.flatMap((counts) => progress.update(run, (p) => ({ ...p, counts, sourceDone: true }))),
-                  Effect.ignore,
-                  Effect.zipRight(engine.wake)
-                )
+              // Progress hears of the records from `Recorded` events; the workers need waking.
+              onRecorded: () => engine.wake
             })
           })
         )
