@@ -22,7 +22,7 @@ import * as RequestBody from "./RequestBody.js"
 import { LimitsMeter } from "./LimitsMeter.js"
 import * as LimitsFamilies from "./LimitsFamilies.js"
 import * as RunView from "./RunView.js"
-import { Engine } from "./Workers.js"
+import { Engine } from "../Service/Workers.js"
 import { Events } from "../Engine/Events.js"
 import * as Ingest from "../Engine/Ingest.js"
 

@@ -22,8 +22,8 @@ import type { RunCounts } from "../Domain/Run.js"
 import { Events } from "../Engine/Events.js"
 import * as Ingest from "../Engine/Ingest.js"
 import { Store, type StoreError } from "../Store/Store.js"
-import * as FileSource from "./FileSource.js"
-import * as FilePrefix from "./FilePrefix.js"
+import * as FileSource from "../Sources/FileSource.js"
+import * as FilePrefix from "../Sources/FilePrefix.js"
 
 /**
  * @since 0.1.0

@@ -2,7 +2,7 @@
  * The sluice service as one Layer: the HTTP API (runs, results, health, metrics, docs, dashboard) on
  * Node, the workers over every run in the store, and the drop-directory source. A host program
  * provides a `Store` and an `Llm` and gets it all; `sluice serve` is one such host. With `inbox`, a
- * mailbox is polled into a run too (`ImapLoop.ts`).
+ * mailbox is polled into a run too (`Inbox.ts`).
  *
  * Shutdown is closing the layer's scope (`NodeRuntime.runMain` does it on SIGINT/SIGTERM): the loops
  * were built after the HTTP server, so they stop first — the workers stop claiming, let the items in
@@ -24,19 +24,19 @@ import { makeOwner } from "../Engine/Pipeline.js"
 import * as Progress from "../Engine/Progress.js"
 import * as ProgressFeed from "../Engine/ProgressFeed.js"
 import type { Llm } from "../Llm/Llm.js"
-import * as DropDirectory from "../Sources/DropDirectory.js"
-import * as RequestErrors from "./RequestErrors.js"
+import * as DropDirectory from "./DropDirectory.js"
+import * as RequestErrors from "../Http/RequestErrors.js"
 import * as Persister from "../Stages/Persister.js"
 import { Store } from "../Store/Store.js"
-import { Api } from "./Api.js"
-import * as Auth from "./Auth.js"
-import * as Dashboard from "./Dashboard.js"
-import * as Docs from "./Docs.js"
-import * as Handlers from "./Handlers.js"
-import * as ImapLoop from "./ImapLoop.js"
-import * as LimitsMeter from "./LimitsMeter.js"
+import { Api } from "../Http/Api.js"
+import * as Auth from "../Http/Auth.js"
+import * as Dashboard from "../Http/Dashboard.js"
+import * as Docs from "../Http/Docs.js"
+import * as Handlers from "../Http/Handlers.js"
+import * as Inbox from "./Inbox.js"
+import * as LimitsMeter from "../Http/LimitsMeter.js"
 import * as Workers from "./Workers.js"
-import * as EngineMetrics from "../Service/EngineMetrics.js"
+import * as EngineMetrics from "./EngineMetrics.js"
 
 /**
  * @since 0.1.0
@@ -74,7 +74,7 @@ export interface ServiceOptions {
   /** Lease owner id of this process; unique per process by default. */
   readonly owner?: string | undefined
   /** A mailbox polled into one run; its settings are `defaults`. */
-  readonly inbox?: Omit<ImapLoop.InboxOptions, "config"> | undefined
+  readonly inbox?: Omit<Inbox.InboxOptions, "config"> | undefined
 }
 
 /**
@@ -215,7 +215,7 @@ export const layer = (options: ServiceOptions = {}): Layer.Layer<Service, Servic
       ? loop
       : loop.pipe(
           Layer.provide(
-            ImapLoop.layer({ ...inbox, config: { ...defaults } }).pipe(
+            Inbox.layer({ ...inbox, config: { ...defaults } }).pipe(
               Layer.mapError((e) => new ServiceError({ reason: "Source", message: e.message }))
             )
           )
