@@ -13,4 +13,4 @@ export * as CsvFile from "./Sources/CsvFile.js"
 export * as FileSource from "./Sources/FileSource.js"
 
 /** @since 0.1.0 */
-export * as DropDirectory from "./Sources/DropDirectory.js"
+export * as DropDirectory from "./Service/DropDirectory.js"

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 /** @since 0.1.0 */
-export * as Service from "./Http/Service.js"
+export * as Service from "./Service/Service.js"
 
 /** @since 0.1.0 */
 export * as ServiceApi from "./Http/Api.js"

@@ -12,6 +12,7 @@ import * as CircuitBreaker from "../Engine/CircuitBreaker.js"
 import * as FleetBudget from "../Engine/FleetBudget.js"
 import { makeOwner } from "../Engine/Pipeline.js"
 import * as Progress from "../Engine/Progress.js"
+import * as Events from "../Engine/Events.js"
 import { Llm, type ChatResponse } from "../Llm/Llm.js"
 import * as LlmGoverned from "../Llm/LlmGoverned.js"
 import * as OpenAi from "../Llm/OpenAi.js"
@@ -271,6 +272,6 @@ export const runLayerNoModel = (options: { readonly db: string; readonly input: 
 export const workerLayer = (options: { readonly db: string; readonly upstream: Upstream }) =>
   Layer.unwrapEffect(
     Effect.map(Pricing.Pricing, (pricing) =>
-      Layer.mergeAll(PerRun.layer(priceWith(pricing)), Persister.layerStoreOnly, Progress.layer)
+      Layer.mergeAll(PerRun.layer(priceWith(pricing)), Persister.layerStoreOnly, Progress.layer, Events.layer)
     )
   ).pipe(Layer.provideMerge(llm(options.upstream, { db: options.db })), Layer.provideMerge(workStore(options.db)))

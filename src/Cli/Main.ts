@@ -4,14 +4,14 @@
  * @since 0.1.0
  */
 import { Command } from "@effect/cli"
-import * as DemoCommand from "./DemoCommand.js"
-import * as ExportCommand from "./ExportCommand.js"
-import * as RetryCommand from "./RetryCommand.js"
-import * as RunCommand from "./RunCommand.js"
-import * as ServeCommand from "./ServeCommand.js"
-import * as SimulateCommand from "./SimulateCommand.js"
-import * as StatusCommand from "./StatusCommand.js"
-import * as WorkerCommand from "./WorkerCommand.js"
+import * as DemoCommand from "./Commands/Demo.js"
+import * as ExportCommand from "./Commands/Export.js"
+import * as RetryCommand from "./Commands/Retry.js"
+import * as RunCommand from "./Commands/Run.js"
+import * as ServeCommand from "./Commands/Serve.js"
+import * as SimulateCommand from "./Commands/Simulate.js"
+import * as StatusCommand from "./Commands/Status.js"
+import * as WorkerCommand from "./Commands/Worker.js"
 
 /** @since 0.1.0 */
 export const sluice = Command.make("sluice").pipe(

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Clock, type Duration, Effect, Layer, Queue, Ref, Stream } from "effect"
+import { Clock, type Duration, Effect, Layer, Queue, Ref } from "effect"
 import * as os from "node:os"
 import { randomUUID } from "node:crypto"
 import type { StageError } from "../Domain/Errors.js"
@@ -16,8 +16,12 @@ import { Persister, layerStoreOnly } from "../Stages/Persister.js"
 import type { Processor } from "../Stages/Processor.js"
 import { Store, type StoreError } from "../Store/Store.js"
 import type { AttemptOptions } from "./Attempt.js"
+import * as Events from "./Events.js"
+import * as Ingest from "./Ingest.js"
 import * as OrderedOutput from "./OrderedOutput.js"
 import * as Progress from "./Progress.js"
+import * as ProgressFeed from "./ProgressFeed.js"
+import * as RunListeners from "./RunListeners.js"
 import * as Worker from "./Worker.js"
 
 /**
@@ -83,6 +87,10 @@ export const run = (
       const id = options.run
       const concurrency = Math.max(1, Math.floor(options.concurrency ?? 8))
       const startedAt = yield* Clock.currentTimeMillis
+      // This run's own event stream: its progress, the source's acks and the ordered output listen to it.
+      const events = yield* Events.make
+      const listening = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        Effect.provideService(effect, Events.Events, events)
 
       const info = yield* store.openRun(id, options.config ?? {})
       yield* store.addMetrics(id, { concurrency })
@@ -100,36 +108,19 @@ export const run = (
       const sourceDone = yield* Ref.make(!readSource)
       const sourceError = yield* Ref.make<string | undefined>(undefined)
       const wake = yield* Queue.sliding<void>(1)
+      yield* listening(ProgressFeed.follow)
+      yield* listening(RunListeners.acks(fetcher))
 
       if (readSource) {
-        const record = (records: Chunk.Chunk<Parameters<typeof store.record>[1][number]>) =>
-          Effect.gen(function* () {
-            const batch = Chunk.toReadonlyArray(records)
-            const result = yield* store.record(id, batch)
-            const malformed = batch.filter((r) => r._tag === "Malformed").length
-            // Read again, a batch is mostly lines already stored: the counts are read once it is done.
-            if (result.inserted > 0 && !rereading) {
-              yield* progress.update(id, (p) => ({
-                ...p,
-                counts: Progress.addCounts(p.counts, {
-                  pending: result.inserted - Math.min(malformed, result.inserted),
-                  failed: Math.min(malformed, result.inserted)
-                })
-              }))
-              yield* Queue.offer(wake, undefined)
-            }
-            // Already done before a crash, but perhaps never acknowledged: acknowledge again.
-            if (result.alreadyCompleted.length > 0) yield* fetcher.ack(result.alreadyCompleted)
-          })
-        const fetch = fetcher.records.pipe(
-          // A live source may pause between records: batches go out after 100 ms at most. A finite one
-          // is read as fast as it is recorded, so plain rechunking serves it without a timer per record.
-          (records) =>
-            fetcher.live === true
-              ? Stream.groupedWithin(records, options.recordBatch ?? 1000, "100 millis")
-              : Stream.chunks(Stream.rechunk(records, options.recordBatch ?? 1000)),
-          Stream.mapEffect(record),
-          Stream.runDrain,
+        const fetch = Ingest.run(id, fetcher.records, {
+          batch: options.recordBatch ?? 1000,
+          live: fetcher.live,
+          // Read again, a batch is mostly lines already stored: the counts are read once it is done.
+          announce: rereading ? "none" : "delta",
+          ack: fetcher.ack,
+          onBatch: (result) => (result.inserted > 0 && !rereading ? Queue.offer(wake, undefined) : Effect.void)
+        }).pipe(
+          listening,
           Effect.zipRight(store.markFetched(id)),
           Effect.catchAll((error: StageError | StoreError) =>
             Effect.zipRight(
@@ -158,10 +149,11 @@ export const run = (
       if (options.output !== undefined) {
         follower = yield* OrderedOutput.follow(id, options.output)
         const f = follower
-        // What a previous session finished, first; then the committer hands over each commit's rows,
+        // What a previous session finished, first; then each commit's rows come as events,
         // and a read of the store now and then catches what no commit of ours carried (another
         // worker's items, lines recorded as failed).
         yield* f.advance
+        yield* listening(RunListeners.output(id, f))
         yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep("1 second"), f.advance)))
       }
       const catchUp = follower === undefined ? Effect.void : follower.advance
@@ -175,10 +167,9 @@ export const run = (
         wake,
         attempt: options.attempt,
         leaseMs: options.leaseMs,
-        drainTimeout: options.drainTimeout,
-        onCommitted: fetcher.ack,
-        onOutcomes: follower?.offer
+        drainTimeout: options.drainTimeout
       }).pipe(
+        listening,
         Effect.onInterrupt(() =>
           Effect.gen(function* () {
             yield* catchUp.pipe(Effect.ignore)

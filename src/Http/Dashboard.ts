@@ -24,7 +24,7 @@ import { guard, login } from "./Pages/Guard.js"
 import * as Home from "./Pages/Home.js"
 import * as RunPage from "./Pages/RunPage.js"
 import * as Upload from "./Pages/Upload.js"
-import type { Engine } from "./Workers.js"
+import type { Engine } from "../Service/Workers.js"
 
 /** @since 0.1.0 */
 export interface DashboardOptions {

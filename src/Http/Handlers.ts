@@ -22,7 +22,9 @@ import * as RequestBody from "./RequestBody.js"
 import { LimitsMeter } from "./LimitsMeter.js"
 import * as LimitsFamilies from "./LimitsFamilies.js"
 import * as RunView from "./RunView.js"
-import { Engine } from "./Workers.js"
+import { Engine } from "../Service/Workers.js"
+import { Events } from "../Engine/Events.js"
+import * as Ingest from "../Engine/Ingest.js"
 
 /**
  * @since 0.1.0
@@ -120,7 +122,7 @@ export const layerRuns = (options: HandlerOptions) =>
       const store = yield* Store
       const progress = yield* Progress
       const engine = yield* Engine
-      const context = yield* Effect.context<Store | Progress>()
+      const context = yield* Effect.context<Store | Progress | Events>()
 
       const requireRun = (id: string) =>
         store.getRun(id).pipe(
@@ -158,15 +160,18 @@ export const layerRuns = (options: HandlerOptions) =>
                 const existing = yield* store.getRun(id)
                 // A new run takes each item's position as its seq, as `sluice run` does; items sent to an
                 // existing run are appended (see `appended`). An existing run keeps its settings.
-                const result = Option.isSome(existing)
-                  ? yield* store.record(id, appended(body.records, newBatchId()))
-                  : yield* Effect.zipRight(store.openRun(id, config), store.record(id, body.records))
+                if (Option.isNone(existing)) yield* store.openRun(id, config)
+                const records = Option.isSome(existing) ? appended(body.records, newBatchId()) : body.records
+                // One transaction for the whole body, as a new run's positions are the body's.
+                const result = yield* Ingest.run(id, Stream.fromIterable(records), {
+                  batch: Math.max(1, records.length),
+                  announce: "counts"
+                }).pipe(Effect.provide(context))
                 if (Option.isNone(existing)) {
                   yield* store.markFetched(id)
                   if (concurrency !== undefined) yield* store.addMetrics(id, { concurrency })
                 }
                 const counts = yield* store.counts(id)
-                yield* progress.update(id, (p) => ({ ...p, counts, sourceDone: true }))
                 yield* engine.wake
                 return { run: id, recorded: result.inserted, total: total(counts) }
               })

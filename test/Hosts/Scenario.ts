@@ -6,7 +6,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { expect } from "vitest"
-import { defaultRunId } from "../../src/Cli/RunCommand.js"
+import { defaultRunId } from "../../src/Cli/Commands/Run.js"
 import { answerFor } from "../../src/Simulator/Responder.js"
 import { readJsonl } from "../support/Temp.js"
 import { sluice, until, type Cluster, type Proc } from "./Cluster.js"

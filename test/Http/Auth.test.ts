@@ -9,7 +9,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Compose from "../../src/Cli/Compose.js"
 import { isLoopback } from "../../src/Http/Auth.js"
-import * as Service from "../../src/Http/Service.js"
+import * as Service from "../../src/Service/Service.js"
 import { type CliResult, runCli, spawnScoped } from "../support/Cli.js"
 import { tempDir } from "../support/Temp.js"
 

@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as http from "node:http"
 import * as path from "node:path"
 import * as Compose from "../../src/Cli/Compose.js"
-import * as Service from "../../src/Http/Service.js"
+import * as Service from "../../src/Service/Service.js"
 import { tempDir } from "../support/Temp.js"
 
 const start = (db: string, options: Service.ServiceOptions = {}) =>

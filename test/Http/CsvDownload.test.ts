@@ -10,7 +10,7 @@ import { Context, Effect, Layer, Logger, LogLevel } from "effect"
 import * as path from "node:path"
 import * as Compose from "../../src/Cli/Compose.js"
 import * as CsvCell from "../../src/Http/CsvCell.js"
-import * as Service from "../../src/Http/Service.js"
+import * as Service from "../../src/Service/Service.js"
 import { tempDir } from "../support/Temp.js"
 import { waitFor } from "../support/Wait.js"
 

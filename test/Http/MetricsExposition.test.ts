@@ -10,7 +10,7 @@ import { Context, Effect, Layer, Logger, LogLevel } from "effect"
 import * as path from "node:path"
 import parse from "parse-prometheus-text-format"
 import * as Compose from "../../src/Cli/Compose.js"
-import * as Service from "../../src/Http/Service.js"
+import * as Service from "../../src/Service/Service.js"
 import * as Simulator from "../../src/Simulator/Simulator.js"
 import { tempDir } from "../support/Temp.js"
 

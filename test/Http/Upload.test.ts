@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Logger, LogLevel, Redacted } from "effect"
 import * as path from "node:path"
 import * as Compose from "../../src/Cli/Compose.js"
-import * as Service from "../../src/Http/Service.js"
+import * as Service from "../../src/Service/Service.js"
 import { tempDir } from "../support/Temp.js"
 
 const TOKEN = "a-token-of-at-least-sixteen-chars"

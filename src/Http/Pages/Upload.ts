@@ -25,7 +25,7 @@ import * as RunConfig from "../../Domain/RunConfig.js"
 import { Progress } from "../../Engine/Progress.js"
 import * as FileSource from "../../Sources/FileSource.js"
 import { Store } from "../../Store/Store.js"
-import { Engine } from "../Workers.js"
+import { Engine } from "../../Service/Workers.js"
 
 /** @since 0.1.0 */
 export interface UploadOptions {

@@ -6,7 +6,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as DropDirectory from "../../src/Sources/DropDirectory.js"
+import * as Events from "../../src/Engine/Events.js"
+import * as DropDirectory from "../../src/Service/DropDirectory.js"
 import { Store } from "../../src/Store/Store.js"
 import * as SqliteStore from "../../src/Store/SqliteStore.js"
 import { tempDir } from "../support/Temp.js"
@@ -18,7 +19,8 @@ const setup = Effect.gen(function* () {
   fs.mkdirSync(dir)
   const store = yield* SqliteStore.make({ filename: path.join(root, "s.db") })
   const { scan } = yield* DropDirectory.make({ dir, pollInterval: "1 second", settle: "2 seconds", config: {} }).pipe(
-    Effect.provideService(Store, store)
+    Effect.provideService(Store, store),
+    Effect.provideServiceEffect(Events.Events, Events.make)
   )
   /** One scan, `seconds` after the last one. */
   const after = (seconds: number) => Effect.zipRight(TestClock.adjust(`${seconds} seconds`), scan)

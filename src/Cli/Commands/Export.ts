@@ -5,14 +5,14 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
-import * as OrderedOutput from "../Engine/OrderedOutput.js"
-import { Store } from "../Store/Store.js"
-import { failure } from "./CliError.js"
-import * as Compose from "./Compose.js"
-import * as ExistingStore from "./ExistingStore.js"
-import * as Flags from "./Flags.js"
-import * as OutputPath from "./OutputPath.js"
-import * as Setting from "./Setting.js"
+import * as OrderedOutput from "../../Engine/OrderedOutput.js"
+import { Store } from "../../Store/Store.js"
+import { failure } from "../CliError.js"
+import * as Compose from "../Compose.js"
+import * as ExistingStore from "../ExistingStore.js"
+import * as Flags from "../Flags.js"
+import * as OutputPath from "../OutputPath.js"
+import * as Setting from "../Setting.js"
 
 /** @since 0.1.0 */
 export const command = Command.make(

@@ -7,9 +7,9 @@
  * Acknowledging across instances. The instance that records a mail is often not the one that completes
  * it, so the ack does not belong to the fetcher's session. Two paths mark a completed mail seen, and
  * either is enough:
- * - the instance that completes it: the worker's store is wrapped so that, once a group commit of
- *   completions is written, the completed mails of the run go to this instance's IMAP connection
- *   (UIDs name the same messages on every connection to the mailbox);
+ * - the instance that completes it: it listens to its workers' `Committed` events, so once a group
+ *   commit of completions is written, the completed mails of the run go to this instance's IMAP
+ *   connection (UIDs name the same messages on every connection to the mailbox);
  * - any instance that reads the mail again: `store.record` reports keys it already has completed
  *   (`alreadyCompleted`) and those are acknowledged. The polling source re-reads every unseen mail
  *   when it starts, and a sweep re-reads them whenever the run goes quiet after new outcomes (and at
@@ -31,15 +31,15 @@ import {
   Schedule,
   Scope,
   Stream,
-  type Chunk,
   Cause,
   Clock
 } from "effect"
 import type { Invalid, StageError } from "../Domain/Errors.js"
 import type { Item, SourceRecord } from "../Domain/Item.js"
-import { Progress } from "../Engine/Progress.js"
+import { Events, listen } from "../Engine/Events.js"
+import * as Ingest from "../Engine/Ingest.js"
 import * as Imap from "../Sources/Imap.js"
-import { describe } from "./ImapUrl.js"
+import { describe } from "../Http/ImapUrl.js"
 import type { Fetcher } from "../Stages/Fetcher.js"
 import { Store, type StoreError } from "../Store/Store.js"
 import { Engine } from "./Workers.js"
@@ -79,51 +79,9 @@ const ACK_BATCH = 500
 const FLUSH_TIMEOUT = Duration.seconds(5)
 
 /**
- * The worker's store, wrapped: once completions are written, the completed items of `run` are handed to
- * `acknowledge`. Payloads are remembered from the claims (an outcome carries only the seq).
- *
- * @since 0.1.0
- */
-export const acking = (
-  store: Store["Type"],
-  run: string,
-  acknowledge: (items: ReadonlyArray<Item>) => Effect.Effect<void>
-): Store["Type"] => {
-  const claimed = new Map<number, Item>()
-  return Store.of({
-    ...store,
-    claim: (options) =>
-      Effect.tap(store.claim(options), (items) =>
-        Effect.sync(() => {
-          for (const item of items) if (item.run === run) claimed.set(item.seq, item)
-        })
-      ),
-    complete: (completions) =>
-      Effect.tap(store.complete(completions), (written) => {
-        const done: Array<Item> = []
-        completions.forEach((c, i) => {
-          if (c.run !== run) return
-          const item = claimed.get(c.seq)
-          claimed.delete(c.seq)
-          // Not written: the lease was lost, and whoever holds it now acknowledges it.
-          if (item !== undefined && written[i] === true && c.outcome._tag === "Completed") done.push(item)
-        })
-        return done.length === 0 ? Effect.void : acknowledge(done)
-      }),
-    release: (releases) =>
-      Effect.tap(store.release(releases), () =>
-        Effect.sync(() => {
-          for (const r of releases) if (r.run === run) claimed.delete(r.seq)
-        })
-      ),
-    releaseOwner: (owner) => Effect.tap(store.releaseOwner(owner), () => Effect.sync(() => claimed.clear()))
-  })
-}
-
-/**
- * The inbox loop as a layer over the workers' store: it opens the run, polls the mailbox into it, and
- * gives the workers a store that acknowledges the mails they complete. Built just before the workers,
- * it is closed just after they drained, so the acks of their last commits are still sent.
+ * The inbox loop as a layer: it opens the run, polls the mailbox into it, and acknowledges the mails
+ * the workers complete (their `Committed` events). Built just before the workers, it is closed just
+ * after they drained, so the acks of their last commits are still sent.
  *
  * A login or mailbox the server refuses fails the layer (the service does not start); an unreachable
  * server is tried again in the background, with the service running.
@@ -131,13 +89,12 @@ export const acking = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: InboxOptions): Layer.Layer<Store, Invalid | StoreError, Store | Engine | Progress> =>
-  Layer.scoped(
-    Store,
+export const layer = (options: InboxOptions): Layer.Layer<never, Invalid | StoreError, Store | Engine | Events> =>
+  Layer.scopedDiscard(
     Effect.gen(function* () {
       const store = yield* Store
       const engine = yield* Engine
-      const progress = yield* Progress
+      const events = yield* Events
       const run = options.run
       const where = describe(options.imap)
       const batch = Math.max(1, Math.floor(options.recordBatch ?? 500))
@@ -171,26 +128,26 @@ export const layer = (options: InboxOptions): Layer.Layer<Store, Invalid | Store
       }
 
       let fetched = false
-      const recordChunk = (chunk: Chunk.Chunk<SourceRecord>) =>
-        Effect.gen(function* () {
-          const records = Array.from(chunk).filter(isMessage)
-          const result = yield* store.record(run, records)
-          if (result.inserted > 0) {
-            const counts = yield* store.counts(run)
-            yield* progress.update(run, (p) => ({ ...p, counts, sourceDone: true }))
-            yield* engine.wake
-            yield* Effect.logInfo(`inbox: ${result.inserted} new mail(s) from ${where} in run ${run}`)
-          }
-          if (!fetched) {
-            // The run counts as read once the mailbox has been read: `done` then means caught up.
-            yield* store.markFetched(run)
-            fetched = true
-          }
-          // Completed (here or by another instance) and still unseen: acknowledge again.
-          if (result.alreadyCompleted.length > 0) yield* acknowledge(result.alreadyCompleted)
-        })
       const recordAll = (records: Stream.Stream<SourceRecord, StageError>) =>
-        records.pipe(Stream.groupedWithin(batch, "100 millis"), Stream.mapEffect(recordChunk), Stream.runDrain)
+        Ingest.run(run, Stream.filter(records, isMessage), {
+          batch,
+          live: true,
+          announce: "counts",
+          // Completed (here or by another instance) and still unseen: acknowledge again.
+          ack: acknowledge,
+          onBatch: (result) =>
+            Effect.gen(function* () {
+              if (result.inserted > 0) {
+                yield* engine.wake
+                yield* Effect.logInfo(`inbox: ${result.inserted} new mail(s) from ${where} in run ${run}`)
+              }
+              if (!fetched) {
+                // The run counts as read once the mailbox has been read: `done` then means caught up.
+                yield* store.markFetched(run)
+                fetched = true
+              }
+            })
+        }).pipe(Effect.provideService(Events, events))
 
       // New mail: the polling source yields each unseen mail once per session, and runs forever.
       const poll = Effect.flatMap(Deferred.await(source), (f) => recordAll(f.records)).pipe(
@@ -243,6 +200,21 @@ export const layer = (options: InboxOptions): Layer.Layer<Store, Invalid | Store
         )
       })
       yield* Effect.addFinalizer(() => flush)
+      // Added after `flush`, so closed before it: the acks of the last commits are queued, then sent.
+      yield* listen("inbox acks", (events) =>
+        Effect.forEach(
+          events,
+          (event) => {
+            if (event._tag !== "Committed") return Effect.void
+            // Not written: the lease was lost, and whoever holds it now acknowledges it.
+            const done = event.items.filter(
+              (c) => c.written && c.item.run === run && c.completion.outcome._tag === "Completed"
+            )
+            return done.length === 0 ? Effect.void : acknowledge(done.map((c) => c.item))
+          },
+          { discard: true }
+        )
+      )
 
       yield* Effect.forkScoped(Effect.forever(ackStep))
       yield* Effect.forkScoped(poll)
@@ -250,6 +222,5 @@ export const layer = (options: InboxOptions): Layer.Layer<Store, Invalid | Store
         Effect.forever(Effect.zipRight(Effect.sleep(Duration.max(pollInterval, Duration.seconds(1))), reconcile))
       )
       yield* Effect.logInfo(`inbox: polling ${where} every ${Duration.format(pollInterval)} into run ${run}`)
-      return acking(store, run, acknowledge)
     })
   )

@@ -11,7 +11,7 @@ import { Cause, Context, Duration, Effect, Layer, Option, Queue, Ref, Schedule, 
 import { Transient } from "../Domain/Errors.js"
 import type { AttemptOptions } from "../Engine/Attempt.js"
 import { defaultAttemptOptions } from "../Engine/Attempt.js"
-import type { Progress } from "../Engine/Progress.js"
+import type { Events } from "../Engine/Events.js"
 import * as Worker from "../Engine/Worker.js"
 import type { ChatResponse, Llm } from "../Llm/Llm.js"
 import * as Pricing from "../Llm/Pricing.js"
@@ -90,7 +90,7 @@ const restartBackoff = Schedule.exponential("500 millis", 2).pipe(Schedule.union
  */
 export const layerLoop = (
   options: WorkerLoopOptions
-): Layer.Layer<never, never, Engine | Store | Classifier | Processor | Persister | Progress> =>
+): Layer.Layer<never, never, Engine | Store | Classifier | Processor | Persister | Events> =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
       const engine = yield* Engine

@@ -2,7 +2,7 @@
  * The sluice service as one Layer: the HTTP API (runs, results, health, metrics, docs, dashboard) on
  * Node, the workers over every run in the store, and the drop-directory source. A host program
  * provides a `Store` and an `Llm` and gets it all; `sluice serve` is one such host. With `inbox`, a
- * mailbox is polled into a run too (`ImapLoop.ts`).
+ * mailbox is polled into a run too (`Inbox.ts`).
  *
  * Shutdown is closing the layer's scope (`NodeRuntime.runMain` does it on SIGINT/SIGTERM): the loops
  * were built after the HTTP server, so they stop first — the workers stop claiming, let the items in
@@ -18,23 +18,25 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Context, Duration, Effect, Layer, type Redacted, Schema } from "effect"
 import type { RunConfigEncoded } from "../Domain/RunConfig.js"
 import type { AttemptOptions } from "../Engine/Attempt.js"
+import * as Events from "../Engine/Events.js"
 import { makeOwner } from "../Engine/Pipeline.js"
 import * as Progress from "../Engine/Progress.js"
+import * as ProgressFeed from "../Engine/ProgressFeed.js"
 import type { Llm } from "../Llm/Llm.js"
-import * as DropDirectory from "../Sources/DropDirectory.js"
-import * as RequestErrors from "./RequestErrors.js"
+import * as DropDirectory from "./DropDirectory.js"
+import * as RequestErrors from "../Http/RequestErrors.js"
 import * as Persister from "../Stages/Persister.js"
 import { Store } from "../Store/Store.js"
-import { Api } from "./Api.js"
-import * as Auth from "./Auth.js"
-import * as ClosingServer from "./ClosingServer.js"
-import * as Dashboard from "./Dashboard.js"
-import * as Docs from "./Docs.js"
-import * as Handlers from "./Handlers.js"
-import * as ImapLoop from "./ImapLoop.js"
-import * as LimitsMeter from "./LimitsMeter.js"
-import * as StoreMetrics from "./StoreMetrics.js"
+import { Api } from "../Http/Api.js"
+import * as Auth from "../Http/Auth.js"
+import * as ClosingServer from "../Http/ClosingServer.js"
+import * as Dashboard from "../Http/Dashboard.js"
+import * as Docs from "../Http/Docs.js"
+import * as Handlers from "../Http/Handlers.js"
+import * as Inbox from "./Inbox.js"
+import * as LimitsMeter from "../Http/LimitsMeter.js"
 import * as Workers from "./Workers.js"
+import * as EngineMetrics from "./EngineMetrics.js"
 
 /**
  * @since 0.1.0
@@ -72,7 +74,7 @@ export interface ServiceOptions {
   /** Lease owner id of this process; unique per process by default. */
   readonly owner?: string | undefined
   /** A mailbox polled into one run; its settings are `defaults`. */
-  readonly inbox?: Omit<ImapLoop.InboxOptions, "config"> | undefined
+  readonly inbox?: Omit<Inbox.InboxOptions, "config"> | undefined
 }
 
 /**
@@ -153,8 +155,11 @@ export const layer = (options: ServiceOptions = {}): Layer.Layer<Service, Servic
     Progress.layer,
     Workers.layerStages(options.attempt),
     Persister.layerStoreOnly,
-    Workers.layerEngine(owner)
+    Workers.layerEngine(owner),
+    Events.layer
   )
+  // What the workers did, for progress and metrics: listening from before the workers start until after they drained.
+  const listeners = Layer.merge(ProgressFeed.layer, EngineMetrics.layer)
 
   const http = HttpApiBuilder.serve(HttpMiddleware.logger).pipe(
     Layer.provide(RequestErrors.layer),
@@ -203,18 +208,19 @@ export const layer = (options: ServiceOptions = {}): Layer.Layer<Service, Servic
     pollMs: options.pollMs,
     drainTimeout
   })
-  // The inbox wraps the workers' store (to acknowledge what they complete), so it opens just before
-  // them and closes just after they drained.
+  // The inbox acknowledges what the workers complete, so it opens just before them and closes just
+  // after they drained.
   const inbox = options.inbox
-  const workers: Layer.Layer<never, ServiceError, Layer.Layer.Context<typeof loop>> = inbox === undefined
-    ? loop
-    : loop.pipe(
-        Layer.provide(
-          ImapLoop.layer({ ...inbox, config: { ...defaults } }).pipe(
-            Layer.mapError((e) => new ServiceError({ reason: "Source", message: e.message }))
+  const workers: Layer.Layer<never, ServiceError, Layer.Layer.Context<typeof loop> | Progress.Progress> =
+    inbox === undefined
+      ? loop
+      : loop.pipe(
+          Layer.provide(
+            Inbox.layer({ ...inbox, config: { ...defaults } }).pipe(
+              Layer.mapError((e) => new ServiceError({ reason: "Source", message: e.message }))
+            )
           )
         )
-      )
 
   const watch = options.watch
   const dropDirectory =
@@ -222,20 +228,14 @@ export const layer = (options: ServiceOptions = {}): Layer.Layer<Service, Servic
       ? Layer.empty
       : Layer.unwrapEffect(
           Effect.gen(function* () {
-            const store = yield* Store
-            const progress = yield* Progress.Progress
             const engine = yield* Workers.Engine
             return DropDirectory.layer({
               dir: watch.dir,
               pollInterval: watch.pollInterval ?? Duration.seconds(2),
               settle: watch.settle,
               config: { ...defaults },
-              onRecorded: (run) =>
-                store.counts(run).pipe(
-                  Effect.flatMap((counts) => progress.update(run, (p) => ({ ...p, counts, sourceDone: true }))),
-                  Effect.ignore,
-                  Effect.zipRight(engine.wake)
-                )
+              // Progress hears of the records from `Recorded` events; the workers need waking.
+              onRecorded: () => engine.wake
             })
           })
         )
@@ -243,8 +243,9 @@ export const layer = (options: ServiceOptions = {}): Layer.Layer<Service, Servic
   // Built in this order — refusal check, core, server, then the loops — and released in reverse.
   return Layer.mergeAll(info, workers, dropDirectory).pipe(
     Layer.provide(http),
+    Layer.provide(listeners),
     Layer.provide(core),
-    Layer.provide(Layer.merge(StoreMetrics.layer, LimitsMeter.layer({ concurrency: options.concurrency ?? 8 }))),
+    Layer.provide(LimitsMeter.layer({ concurrency: options.concurrency ?? 8 })),
     Layer.provide(refuse)
   )
 }

@@ -7,15 +7,15 @@
  */
 import { Command } from "@effect/cli"
 import { Context, Effect, Either, Layer, Option, Redacted } from "effect"
-import type * as ImapLoop from "../Http/ImapLoop.js"
-import * as ImapUrl from "../Http/ImapUrl.js"
-import { isLoopback } from "../Http/Loopback.js"
-import { failure, interruption, usage } from "./CliError.js"
-import * as Compose from "./Compose.js"
-import * as Flags from "./Flags.js"
-import * as UpstreamUrl from "../Llm/UpstreamUrl.js"
-import * as Tracing from "../Telemetry/Tracing.js"
-import { readPrices, readPrompt } from "./RunCommand.js"
+import type * as ImapLoop from "../../Service/Inbox.js"
+import * as ImapUrl from "../../Http/ImapUrl.js"
+import { isLoopback } from "../../Http/Loopback.js"
+import { failure, interruption, usage } from "../CliError.js"
+import * as Compose from "../Compose.js"
+import * as Flags from "../Flags.js"
+import * as UpstreamUrl from "../../Llm/UpstreamUrl.js"
+import * as Tracing from "../../Telemetry/Tracing.js"
+import { readPrices, readPrompt } from "./Run.js"
 
 const UNITS: Record<string, number> = {
   "": 1,
@@ -118,7 +118,7 @@ export const command = Command.make(
       const watch = Option.getOrUndefined(o.watchDir)
       const upstream = Flags.upstreamOf(o, prices)
       // Loaded here, not at start: the HTTP API and the IMAP client cost the other commands ~30 MB and 0.3 s.
-      const Service = yield* Effect.promise(() => import("../Http/Service.js"))
+      const Service = yield* Effect.promise(() => import("../../Service/Service.js"))
       const service = Service.layer({
         host: o.host,
         port: o.port,

@@ -6,16 +6,16 @@
  */
 import { Command } from "@effect/cli"
 import { Effect, Option } from "effect"
-import { makeOwner } from "../Engine/Pipeline.js"
-import * as Worker from "../Engine/Worker.js"
-import * as RunConfig from "../Domain/RunConfig.js"
-import * as PerRun from "../Stages/PerRun.js"
-import { Store } from "../Store/Store.js"
-import * as Tracing from "../Telemetry/Tracing.js"
-import { failure, usage } from "./CliError.js"
-import * as Compose from "./Compose.js"
-import * as Flags from "./Flags.js"
-import * as UpstreamUrl from "../Llm/UpstreamUrl.js"
+import { makeOwner } from "../../Engine/Pipeline.js"
+import * as Worker from "../../Engine/Worker.js"
+import * as RunConfig from "../../Domain/RunConfig.js"
+import * as PerRun from "../../Stages/PerRun.js"
+import { Store } from "../../Store/Store.js"
+import * as Tracing from "../../Telemetry/Tracing.js"
+import { failure, usage } from "../CliError.js"
+import * as Compose from "../Compose.js"
+import * as Flags from "../Flags.js"
+import * as UpstreamUrl from "../../Llm/UpstreamUrl.js"
 
 /** @since 0.1.0 */
 export const command = Command.make(

@@ -5,11 +5,11 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
-import { dialectNames } from "../Simulator/Dialect.js"
-import * as Simulator from "../Simulator/Simulator.js"
-import { interruption } from "./CliError.js"
-import * as Flags from "./Flags.js"
-import * as Setting from "./Setting.js"
+import { dialectNames } from "../../Simulator/Dialect.js"
+import * as Simulator from "../../Simulator/Simulator.js"
+import { interruption } from "../CliError.js"
+import * as Flags from "../Flags.js"
+import * as Setting from "../Setting.js"
 
 /** @since 0.1.0 */
 export const command = Command.make(

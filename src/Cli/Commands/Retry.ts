@@ -5,11 +5,11 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
-import { Store } from "../Store/Store.js"
-import { failure, usage } from "./CliError.js"
-import * as Compose from "./Compose.js"
-import * as ExistingStore from "./ExistingStore.js"
-import * as Flags from "./Flags.js"
+import { Store } from "../../Store/Store.js"
+import { failure, usage } from "../CliError.js"
+import * as Compose from "../Compose.js"
+import * as ExistingStore from "../ExistingStore.js"
+import * as Flags from "../Flags.js"
 
 /** @since 0.1.0 */
 export const command = Command.make(

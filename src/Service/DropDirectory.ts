@@ -14,14 +14,16 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Layer, Stream } from "effect"
+import { Clock, Duration, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { StageError } from "../Domain/Errors.js"
 import type { RunCounts } from "../Domain/Run.js"
+import { Events } from "../Engine/Events.js"
+import * as Ingest from "../Engine/Ingest.js"
 import { Store, type StoreError } from "../Store/Store.js"
-import * as FileSource from "./FileSource.js"
-import * as FilePrefix from "./FilePrefix.js"
+import * as FileSource from "../Sources/FileSource.js"
+import * as FilePrefix from "../Sources/FilePrefix.js"
 
 /**
  * @since 0.1.0
@@ -117,9 +119,10 @@ const statOf = (file: string) =>
  */
 export const make = (
   options: DropDirectoryOptions
-): Effect.Effect<{ readonly scan: Effect.Effect<void> }, never, Store> =>
+): Effect.Effect<{ readonly scan: Effect.Effect<void> }, never, Store | Events> =>
   Effect.gen(function* () {
     const store = yield* Store
+    const events = yield* Events
     const dir = path.resolve(options.dir)
     const batch = options.recordBatch ?? 1000
     const settleMs = Duration.toMillis(Duration.decode(options.settle ?? options.pollInterval))
@@ -132,11 +135,9 @@ export const make = (
 
     /** Reads the file's records into the run, `batch` per transaction; a store error fails, a read error is returned. */
     const readInto = (run: string, file: string) =>
-      FileSource.records(file).pipe(
-        Stream.grouped(batch),
-        Stream.runFoldEffect(0, (revived, chunk) =>
-          Effect.map(store.record(run, Array.from(chunk)), (r) => revived + (r.revived ?? 0))
-        ),
+      Ingest.run(run, FileSource.records(file), { batch, announce: "counts" }).pipe(
+        Effect.provideService(Events, events),
+        Effect.provideService(Store, store),
         Effect.either,
         Effect.flatMap((read) => {
           if (read._tag === "Right") return Effect.succeed(undefined)
@@ -295,7 +296,7 @@ const total = (c: RunCounts): number => c.pending + c.processing + c.completed +
  *
  * @since 0.1.0
  */
-export const loop = (options: DropDirectoryOptions): Effect.Effect<never, never, Store> =>
+export const loop = (options: DropDirectoryOptions): Effect.Effect<never, never, Store | Events> =>
   Effect.gen(function* () {
     const { scan } = yield* make(options)
     yield* Effect.logInfo(`drop directory: watching ${path.resolve(options.dir)}`)
@@ -308,5 +309,5 @@ export const loop = (options: DropDirectoryOptions): Effect.Effect<never, never,
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: DropDirectoryOptions): Layer.Layer<never, never, Store> =>
+export const layer = (options: DropDirectoryOptions): Layer.Layer<never, never, Store | Events> =>
   Layer.scopedDiscard(Effect.forkScoped(loop(options)))
