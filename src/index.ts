@@ -63,10 +63,10 @@ export * as Llm from "./Llm/Llm.js"
 export * as TokenEstimate from "./Llm/TokenEstimate.js"
 
 /** @since 0.1.0 */
-export * as Admission from "./Engine/Admission.js"
+export * as Admission from "./Governor/Admission.js"
 /** @since 0.1.0 */
-export * as CircuitBreaker from "./Engine/CircuitBreaker.js"
+export * as CircuitBreaker from "./Governor/CircuitBreaker.js"
 /** @since 0.1.0 */
-export * as Budget from "./Engine/Budget.js"
+export * as Budget from "./Governor/Budget.js"
 /** @since 0.1.0 */
-export * as Pricing from "./Llm/Pricing.js"
+export * as Pricing from "./Governor/Pricing.js"

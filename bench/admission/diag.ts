@@ -8,7 +8,7 @@
  */
 import { Effect } from "effect"
 import * as fs from "node:fs"
-import type { Admission } from "../../src/Engine/Admission.js"
+import type { Admission } from "../../src/Governor/Admission.js"
 import { startSimulator } from "./simProcess.js"
 import { sluiceRun } from "./sluice.js"
 import type { DialectName } from "../../src/Simulator/Dialect.js"

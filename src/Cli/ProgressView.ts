@@ -7,7 +7,7 @@
  */
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import { Clock, Effect, Fiber, Option, Schedule } from "effect"
-import { Admission, type AdmissionState } from "../Engine/Admission.js"
+import { Admission, type AdmissionState } from "../Governor/Admission.js"
 import * as Eta from "../Engine/Eta.js"
 import * as Progress from "../Engine/Progress.js"
 

@@ -10,14 +10,14 @@
  * come from admission's `state`, so a limit learned from headers shows as soon as it is learned.
  *
  * The use is this process's. With the fleet budget (every process on one database sharing one budget
- * per upstream, `Engine/FleetBudget.ts`), `fleet` is every process's use of each upstream's limits,
+ * per upstream, `Governor/FleetBudget.ts`), `fleet` is every process's use of each upstream's limits,
  * read from the store every second and measured the same way (`FleetUse.ts`).
  *
  * @since 0.1.0
  */
 import { Cause, Clock, Context, Effect, Exit, Layer, Metric, Option } from "effect"
-import { Admission, type AdmissionState } from "../Engine/Admission.js"
-import { CircuitBreaker, type CircuitState } from "../Engine/CircuitBreaker.js"
+import { Admission, type AdmissionState } from "../Governor/Admission.js"
+import { CircuitBreaker, type CircuitState } from "../Governor/CircuitBreaker.js"
 import { Llm } from "../Llm/Llm.js"
 import { Store } from "../Store/Store.js"
 import * as Metrics from "../Telemetry/Metrics.js"

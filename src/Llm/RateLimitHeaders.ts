@@ -1,6 +1,6 @@
 /**
  * Rate-limit headers as upstreams send them, read into one `RateLimitSnapshot`. What they MEAN (is
- * `remaining` out of the minute or of a short window?) is not decided here but by `Engine/HeaderBelief.ts`.
+ * `remaining` out of the minute or of a short window?) is not decided here but by `Governor/HeaderBelief.ts`.
  *
  * - OpenAI (and compatible servers, Azure partly): `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`,
  *   resets as Go-style durations ("1s", "6m0s", "20ms", "1h2m3.5s"); Azure sends only `remaining`.

@@ -9,7 +9,7 @@
 import { Effect, Layer, Metric } from "effect"
 import * as Outcome from "../Domain/Outcome.js"
 import type { RunMetrics } from "../Domain/Run.js"
-import * as CircuitBreaker from "../Engine/CircuitBreaker.js"
+import * as CircuitBreaker from "../Governor/CircuitBreaker.js"
 import { type Event, type Events, listen } from "../Engine/Events.js"
 import * as Metrics from "../Telemetry/Metrics.js"
 

@@ -21,7 +21,7 @@ export interface LlmClassifierOptions {
   readonly maxTokens?: number | undefined
   /** The user message for an item; default: the item's payload as JSON. */
   readonly render?: ((item: Item) => string) | undefined
-  /** The price of a response, for accounting (see `Llm/Pricing.ts`). */
+  /** The price of a response, for accounting (see `Governor/Pricing.ts`). */
   readonly price?: ((response: ChatResponse) => number) | undefined
 }
 

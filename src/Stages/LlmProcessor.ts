@@ -32,7 +32,7 @@ export interface LlmProcessorOptions {
    */
   readonly decode?: Schema.Schema<any, any> | undefined
   readonly decodeAttempts?: number | undefined
-  /** The price of a response, for accounting (see `Llm/Pricing.ts`). */
+  /** The price of a response, for accounting (see `Governor/Pricing.ts`). */
   readonly price?: ((response: ChatResponse) => number) | undefined
 }
 

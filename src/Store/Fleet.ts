@@ -3,7 +3,7 @@
  * paused-until and its use over the last minute) and one row per process drawing on it (a holder).
  *
  * The store only reads and writes these rows under a lock on the upstream's row; what they mean (how a
- * bucket refills, who may take a slice) is `Engine/FleetLedger.ts`, so both stores share one rule.
+ * bucket refills, who may take a slice) is `Governor/FleetLedger.ts`, so both stores share one rule.
  *
  * @since 0.1.0
  */

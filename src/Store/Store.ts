@@ -274,7 +274,7 @@ export class Store extends Context.Tag("sluice/Store/Store")<
     /** The workers alive: heard from within their lease length, oldest first. */
     readonly workers: Effect.Effect<ReadonlyArray<WorkerRow>, StoreError>
     /**
-     * The fleet budget (`Engine/FleetBudget.ts`): reads an upstream's row (created empty when new) and
+     * The fleet budget (`Governor/FleetBudget.ts`): reads an upstream's row (created empty when new) and
      * its holders under a lock, and writes back what `step` decides, in one transaction.
      */
     readonly fleetUpdate: <A>(

@@ -7,8 +7,8 @@
  */
 import { Effect, Option } from "effect"
 import type { RunMetrics } from "../../Domain/Run.js"
-import { Admission } from "../Admission.js"
-import { CircuitBreaker } from "../CircuitBreaker.js"
+import { Admission } from "../../Governor/Admission.js"
+import { CircuitBreaker } from "../../Governor/CircuitBreaker.js"
 import type { CommittedItem } from "../Events.js"
 import type { Finished } from "./Finished.js"
 

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Exit, Fiber, Option, Ref, Scope, TestClock } from "effect"
-import * as Admission from "../../src/Engine/Admission.js"
+import * as Admission from "../../src/Governor/Admission.js"
 
 // Everything here runs on TestClock: time moves only when a test says so.
 

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Metric, Ref, TestClock } from "effect"
 import { Invalid, RateLimited, Transient } from "../../src/Domain/Errors.js"
-import * as CircuitBreaker from "../../src/Engine/CircuitBreaker.js"
+import * as CircuitBreaker from "../../src/Governor/CircuitBreaker.js"
 
 const transient = new Transient({ reason: "Status", status: 503, message: "unavailable" })
 

@@ -1,10 +1,10 @@
 /**
  * The fleet budget's rule as pure steps (no database): the order holders are served in, the limit the
  * fleet obeys when processes are told different ones, and what a 429 does to the shared buckets. The
- * stores only run these steps under a lock (test/Engine/FleetBudget.test.ts runs them on both).
+ * stores only run these steps under a lock (test/Governor/FleetBudget.test.ts runs them on both).
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as Ledger from "../../src/Engine/FleetLedger.js"
+import * as Ledger from "../../src/Governor/FleetLedger.js"
 import { emptyRow, type FleetChange, type FleetHolder, type FleetSnapshot } from "../../src/Store/Fleet.js"
 
 /** A row and its holders, changed step by step as a store would. */

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Fiber, TestClock } from "effect"
-import * as Admission from "../../src/Engine/Admission.js"
+import * as Admission from "../../src/Governor/Admission.js"
 import { snapshot } from "../../src/Llm/RateLimitHeaders.js"
 import { type Dialect, type DialectName, resolve } from "../../src/Simulator/Dialect.js"
 import { Limits } from "../../src/Simulator/Limits.js"
