@@ -10,7 +10,7 @@
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import type { ParseResult } from "effect"
-import type { TokenCounts } from "../Llm/Llm.js"
+import type { TokenCounts } from "../Domain/TokenCounts.js"
 
 /**
  * @since 0.1.0

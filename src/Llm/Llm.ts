@@ -6,6 +6,7 @@
  */
 import { Context, type Effect } from "effect"
 import type { RateLimitSnapshot, StageError } from "../Domain/Errors.js"
+import type { TokenCounts } from "../Domain/TokenCounts.js"
 
 /** @since 0.1.0 */
 export interface ChatMessage {
@@ -29,16 +30,8 @@ export interface ChatRequest {
   readonly cache?: "use" | "refresh" | undefined
 }
 
-/**
- * The tokens an answer took, as the upstream counted them (or as estimated when it did not say).
- *
- * @since 0.1.0
- */
-export interface TokenCounts {
-  readonly promptTokens: number
-  readonly completionTokens: number
-  readonly totalTokens: number
-}
+/** @since 0.1.0 */
+export type { TokenCounts }
 
 /** @since 0.1.0 */
 export interface ChatResponse {
