@@ -38,7 +38,8 @@ import { Context, Deferred, Duration, Effect, Layer, Queue } from "effect"
 import type { Scope } from "effect"
 import { Invalid, type RateLimitSnapshot } from "../Domain/Errors.js"
 import { Discovery } from "./AdmissionDiscovery.js"
-import { type Costs, type Kind, Ledger, type Limit, Ticket } from "./AdmissionLedger.js"
+import { type AdmissionState, Ledger } from "./AdmissionLedger.js"
+import { type Costs, type Kind, type Limit, Ticket } from "./AdmissionLimit.js"
 import { WaitQueue, type Waiter } from "./AdmissionQueue.js"
 import * as AdmissionResync from "./AdmissionResync.js"
 import { makeTap, type Supply } from "./AdmissionSupply.js"
@@ -46,6 +47,10 @@ import { makeTap, type Supply } from "./AdmissionSupply.js"
 export {
   /** @since 0.2.0 */
   DEFAULT_WINDOW_MS
+} from "./AdmissionLedger.js"
+export type {
+  /** @since 0.1.0 */
+  AdmissionState
 } from "./AdmissionLedger.js"
 export type {
   /** @since 0.2.0 */
@@ -101,43 +106,6 @@ export interface Reservation {
   readonly waitedMs: number
   /** The bucket it last waited for, if any. */
   readonly boundBy: Bound | undefined
-}
-
-/**
- * A snapshot for progress and ETA ("bound by TPM").
- *
- * @since 0.1.0
- */
-export interface AdmissionState {
-  /** The request limit in force, configured or learned from headers; undefined while discovering or unknown. */
-  readonly rpm: number | undefined
-  /** The token limit in force; undefined when unknown (tokens are then not limited). */
-  readonly tpm: number | undefined
-  readonly rpmSource: "configured" | "headers" | "discovered" | "unknown"
-  readonly tpmSource: "configured" | "headers" | "unknown"
-  /** The request rate currently used while discovering, per minute. */
-  readonly discoveredRpm: number | undefined
-  readonly requestLevel: number | undefined
-  readonly requestCapacity: number | undefined
-  readonly tokenLevel: number | undefined
-  readonly tokenCapacity: number | undefined
-  /** Calls waiting in the queue. */
-  readonly waiting: number
-  /** Until when everyone waits because of a 429 (Clock milliseconds; 0 when never paused). */
-  readonly pausedUntilMs: number
-  /** Milliseconds all admitted calls spent waiting, summed. */
-  readonly totalWaitMs: number
-  /** The bucket that most recently made a call wait. */
-  readonly boundBy: Bound | undefined
-  /** 429s reported through `pause`. */
-  readonly rateLimitHits: number
-  /** The span of each limit a bucket holds now (shrinks on a 429 our accounting did not predict). */
-  readonly windowMs: number
-  /** Whether the upstream is believed to give back unused token allowance (learned; false until shown). */
-  readonly refunds: boolean
-  /** Separate input/output token limits, when the upstream reports them. */
-  readonly inputTpm: number | undefined
-  readonly outputTpm: number | undefined
 }
 
 /**

@@ -5,7 +5,8 @@
  *
  * @since 0.3.0
  */
-import type { Ledger, Ticket } from "./AdmissionLedger.js"
+import type { Ledger } from "./AdmissionLedger.js"
+import type { Ticket } from "./AdmissionLimit.js"
 
 /** Before the first 429, the rate doubles every this many admitted calls that had to wait for it. */
 const SLOW_START_CALLS = 8

@@ -9,9 +9,47 @@
  * @since 0.3.0
  */
 import { Invalid } from "../Domain/Errors.js"
-import type { AdmissionOptions, AdmissionState, Bound, Reservation, Used } from "./Admission.js"
+import type { AdmissionOptions, Bound, Used } from "./Admission.js"
 import * as Bucket from "./Bucket.js"
 import * as HeaderBelief from "./HeaderBelief.js"
+import { type Costs, costOf, KINDS, type Kind, type Limit, makeLimit, positive, type Ticket } from "./AdmissionLimit.js"
+
+/**
+ * A snapshot for progress and ETA ("bound by TPM").
+ *
+ * @since 0.1.0
+ */
+export interface AdmissionState {
+  /** The request limit in force, configured or learned from headers; undefined while discovering or unknown. */
+  readonly rpm: number | undefined
+  /** The token limit in force; undefined when unknown (tokens are then not limited). */
+  readonly tpm: number | undefined
+  readonly rpmSource: "configured" | "headers" | "discovered" | "unknown"
+  readonly tpmSource: "configured" | "headers" | "unknown"
+  /** The request rate currently used while discovering, per minute. */
+  readonly discoveredRpm: number | undefined
+  readonly requestLevel: number | undefined
+  readonly requestCapacity: number | undefined
+  readonly tokenLevel: number | undefined
+  readonly tokenCapacity: number | undefined
+  /** Calls waiting in the queue. */
+  readonly waiting: number
+  /** Until when everyone waits because of a 429 (Clock milliseconds; 0 when never paused). */
+  readonly pausedUntilMs: number
+  /** Milliseconds all admitted calls spent waiting, summed. */
+  readonly totalWaitMs: number
+  /** The bucket that most recently made a call wait. */
+  readonly boundBy: Bound | undefined
+  /** 429s reported through `pause`. */
+  readonly rateLimitHits: number
+  /** The span of each limit a bucket holds now (shrinks on a 429 our accounting did not predict). */
+  readonly windowMs: number
+  /** Whether the upstream is believed to give back unused token allowance (learned; false until shown). */
+  readonly refunds: boolean
+  /** Separate input/output token limits, when the upstream reports them. */
+  readonly inputTpm: number | undefined
+  readonly outputTpm: number | undefined
+}
 
 const SLACK = Bucket.SLACK
 /** The lowest rate discovery goes down to, per minute. */
@@ -29,95 +67,6 @@ export const DEFAULT_WINDOW_MS = 250
 const MIN_WINDOW_MS = 50
 /** After a 429, header readings are believed beyond our own ledger for this long. */
 const CONTESTED_MS = 10_000
-
-/** @since 0.3.0 */
-export type Kind = "requests" | "tokens" | "input" | "output"
-
-/** @since 0.3.0 */
-export const KINDS: ReadonlyArray<Kind> = ["requests", "tokens", "input", "output"]
-
-/**
- * One limit: its bucket, our own ledger of what the upstream is owed, and what we believe of its headers.
- *
- * @since 0.3.0
- */
-export interface Limit {
-  readonly kind: Kind
-  readonly bucket: Bucket.Bucket
-  /** What an upstream counting as we do would be owed now, if it keeps every reservation... */
-  owedKept: number
-  /** ...and if it gives the unused allowance back at the answer. */
-  owedRefunded: number
-  readonly belief: HeaderBelief.Belief
-}
-
-/**
- * One call's cost against each kind of limit.
- *
- * @since 0.3.0
- */
-export interface Costs {
-  readonly requests: number
-  readonly tokens: number
-  readonly input: number
-  readonly output: number
-}
-
-/** @since 0.3.0 */
-export const costOf = (costs: Costs, kind: Kind): number =>
-  kind === "requests"
-    ? costs.requests
-    : kind === "tokens"
-      ? costs.tokens
-      : kind === "input"
-        ? costs.input
-        : costs.output
-
-/** @since 0.3.0 */
-export const positive = (n: number | undefined): number | undefined =>
-  n !== undefined && Number.isFinite(n) && n > 0 ? n : undefined
-
-/**
- * A new limit starts a little short of full: 15% of its window, and at least one request. The first
- * calls reach the upstream tens of milliseconds after they are admitted (connections are still
- * opening), so the upstream's bucket starts refilling later than ours; without this margin the
- * first burst can outrun its refill and draw a 429.
- *
- * @since 0.3.0
- */
-export const makeLimit = (
-  kind: Kind,
-  limit: number,
-  windowMs: number,
-  full: boolean,
-  assumeRefunds: boolean,
-  belief: HeaderBelief.Belief = HeaderBelief.make()
-): Limit => {
-  const min = kind === "requests" ? 1 : 0
-  const capacity = Math.max((limit * windowMs) / 60_000, min)
-  const margin = full ? 0 : Math.max(min, capacity * 0.15)
-  if (assumeRefunds) belief.refunds = true
-  return { kind, bucket: Bucket.make(limit, windowMs, min, margin), owedKept: 0, owedRefunded: 0, belief }
-}
-
-/**
- * An admitted cost, settled at most once.
- *
- * @since 0.3.0
- */
-export class Ticket implements Reservation {
-  settled = false
-  constructor(
-    readonly requests: number,
-    // Mutable only through `Ledger.lower`, before the call is sent.
-    public tokens: number,
-    public inputTokens: number,
-    public outputTokens: number,
-    readonly admittedAtMs: number,
-    readonly waitedMs: number,
-    readonly boundBy: Bound | undefined
-  ) {}
-}
 
 /**
  * The whole accounting state of one Admission.

@@ -8,7 +8,8 @@
 import { Deferred, Exit, FiberId } from "effect"
 import type { Invalid } from "../Domain/Errors.js"
 import type { Bound } from "./Admission.js"
-import { type Costs, type Ledger, Ticket } from "./AdmissionLedger.js"
+import type { Ledger } from "./AdmissionLedger.js"
+import { type Costs, Ticket } from "./AdmissionLimit.js"
 
 /**
  * @since 0.3.0

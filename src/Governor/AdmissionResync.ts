@@ -8,7 +8,8 @@
 import type { RateLimitSnapshot } from "../Domain/Errors.js"
 import * as Bucket from "./Bucket.js"
 import * as HeaderBelief from "./HeaderBelief.js"
-import { type Kind, type Ledger, makeLimit, positive } from "./AdmissionLedger.js"
+import type { Ledger } from "./AdmissionLedger.js"
+import { type Kind, makeLimit, positive } from "./AdmissionLimit.js"
 
 /** Creates or resizes a limit from a header's stated limit; true when the limit is new. */
 const learnLimit = (

@@ -8,7 +8,8 @@
  */
 import { Effect } from "effect"
 import type { Scope } from "effect"
-import type { Ledger, Limit } from "./AdmissionLedger.js"
+import type { Ledger } from "./AdmissionLedger.js"
+import type { Limit } from "./AdmissionLimit.js"
 import type { WaitQueue } from "./AdmissionQueue.js"
 import * as Bucket from "./Bucket.js"
 
