@@ -25,6 +25,7 @@ import { MIGRATIONS_TABLE } from "../../src/Store/SqliteMigrations.js"
 import * as SqliteStore from "../../src/Store/SqliteStore.js"
 import * as Imap from "../../src/Sources/Imap.js"
 import { tempDir } from "../support/Temp.js"
+import { waitUntil } from "../support/Wait.js"
 
 const N = 1000
 const CONCURRENCY = 8
@@ -149,6 +150,15 @@ describe("Inbox service (real Dovecot, real processes, real time)", () => {
           "60 seconds",
           "300 mails done"
         ).pipe(Effect.orDie)
+        // B must hold leases when it dies, or there is nothing to take over: on a loaded machine A can
+        // run ahead while B is still starting. Both hold some once two lease owners are in the queue.
+        const owners = new Database(db, { readonly: true })
+        const leasing = owners.prepare(
+          "SELECT count(DISTINCT lease_owner) AS n FROM items WHERE status = 'processing' AND lease_owner IS NOT NULL"
+        )
+        yield* waitUntil(() => (leasing.get() as { n: number }).n >= 2, 60_000, "both instances to hold leases").pipe(
+          Effect.ensuring(Effect.sync(() => owners.close()))
+        )
         b.child.kill("SIGKILL")
         const killedAt = Date.now()
         expect((yield* Effect.orDie(Inbox.stop(b, "SIGKILL"))).signal).toBe("SIGKILL")
