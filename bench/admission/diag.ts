@@ -4,7 +4,8 @@
  *
  * Usage: tsx bench/admission/diag.ts <request|token|latency> [N] [repeats] (DIALECT=openai|compat|… picks the dialect)
  *   ERR=0 overrides the simulator's error rate; WARM=1 runs 128 items first, unmeasured; HEADERS=1
- *   leaves the limits to be learned from the headers.
+ *   leaves the limits to be learned from the headers; NO_OTPM=1 does not tell sluice a separate output limit
+ *   (Anthropic), as a user who gives only --rpm and --tpm would not.
  */
 import { Effect } from "effect"
 import * as fs from "node:fs"
@@ -67,7 +68,14 @@ for (let rep = 0; rep < repeats; rep++) {
   }, 50)
   const cpu0 = process.cpuUsage()
   const r = await sluiceRun(
-    { url: sim.url, items, rpm: w.rpm, tpm: w.tpm, otpm: w.otpm, timeoutMs: 120_000 },
+    {
+      url: sim.url,
+      items,
+      rpm: w.rpm,
+      tpm: w.tpm,
+      otpm: process.env["NO_OTPM"] === "1" ? undefined : w.otpm,
+      timeoutMs: 120_000
+    },
     {
       limitsKnown: process.env["HEADERS"] !== "1",
       onAdmission: (a) => (admission = a),
