@@ -6,8 +6,8 @@
  *
  * `SLUICE_TEST_INSTALL=0` forbids installing anything (e.g. on a workstation run as root).
  */
-import { execFile } from "node:child_process"
 import * as fs from "node:fs"
+import { cannotInstall, exec, install } from "./Apt.js"
 import * as path from "node:path"
 import { INSTALL, SEARCH_DIRS } from "../../examples/offer-desk/dovecot.js"
 
@@ -24,41 +24,7 @@ const find = (): string | undefined =>
       }
     })
 
-const exec = (file: string, args: ReadonlyArray<string>, timeoutMs: number) =>
-  new Promise<string>((resolve, reject) =>
-    execFile(
-      file,
-      args,
-      {
-        timeout: timeoutMs,
-        maxBuffer: 64 * 1024 * 1024,
-        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive", LC_ALL: "C" }
-      },
-      (error, stdout, stderr) => {
-        if (error === null) return resolve(stdout)
-        // apt's last words say what went wrong.
-        const last =
-          `${stdout}\n${stderr}`
-            .trim()
-            .split("\n")
-            .filter((l) => l.trim().length > 0)
-            .at(-1) ?? ""
-        reject(
-          new Error(`${path.basename(file)} ${args.at(-1)} failed (${error.code ?? error.signal}): ${last.trim()}`)
-        )
-      }
-    )
-  )
-
 const versionOf = async (bin: string) => (await exec(bin, ["--version"], 10_000)).trim().split(" ")[0] ?? "?"
-
-/** Why installing is not possible here, or undefined when it is. */
-const cannotInstall = (): string | undefined => {
-  if (process.env["SLUICE_TEST_INSTALL"] === "0") return "SLUICE_TEST_INSTALL=0 forbids installing it"
-  if (process.getuid?.() !== 0) return "only root can install it"
-  if (!fs.existsSync("/usr/bin/apt-get")) return "this system has no apt-get"
-  return undefined
-}
 
 /** Finds or installs Dovecot, telling `say` what it does in one line. Never throws. */
 export const provision = async (say: (text: string, end?: boolean) => void): Promise<void> => {
@@ -75,10 +41,7 @@ export const provision = async (say: (text: string, end?: boolean) => void): Pro
   say("Dovecot is not installed: installing dovecot-imapd with apt-get (once, about 15 s) ... ", false)
   const started = Date.now()
   try {
-    // Another test run may hold apt's lock: wait for it rather than fail.
-    const lock = ["-o", "DPkg::Lock::Timeout=300"]
-    await exec("/usr/bin/apt-get", [...lock, "-q", "update"], 300_000)
-    await exec("/usr/bin/apt-get", [...lock, "-q", "-y", "install", "dovecot-imapd"], 600_000)
+    await install("dovecot-imapd", 600_000)
     const bin = find()
     if (bin === undefined) throw new Error("apt-get succeeded, yet no dovecot executable was found")
     const seconds = ((Date.now() - started) / 1000).toFixed(1)
