@@ -309,8 +309,9 @@ export class Ledger {
   /**
    * Sent before any answer had arrived: a 429 for it says only that the first wave went out before the
    * upstream could tell its limits (say an output limit nobody configured), not that our accounting of
-   * the limits it told since is wrong. It pauses everyone and counts, but shrinks no window and makes
-   * no reading believed beyond our ledger; the 429's own headers teach the limit.
+   * the limits it told since is wrong: it makes no reading believed beyond our ledger (coarse Anthropic
+   * readings believed for ten seconds cost a third of the run). It still pauses everyone, counts, and
+   * halves the window: a burst too big for the upstream's window (compat's 200 ms) shows first there.
    */
   blind(admittedAt: number): boolean {
     return this.heardAt === undefined || admittedAt < this.heardAt
@@ -333,7 +334,7 @@ export class Ledger {
 
   /** Halves the window once per congestion event (a 429 answering a call admitted since is the same event). */
   shrinkWindow(now: number, admittedAt: number): string | undefined {
-    if (this.blind(admittedAt) || admittedAt < this.lastShrinkAt || this.windowMs <= MIN_WINDOW_MS) return undefined
+    if (admittedAt < this.lastShrinkAt || this.windowMs <= MIN_WINDOW_MS) return undefined
     this.windowMs = Math.max(MIN_WINDOW_MS, this.windowMs / 2)
     this.lastShrinkAt = now
     this.each((l) => Bucket.resize(l.bucket, l.bucket.limit, this.windowMs))
