@@ -258,7 +258,7 @@ describe("Admission on each dialect", () => {
         // Not told (the out-of-the-box case), the first wave goes out before any answer and may meet the
         // output limit. Those 429s pause everyone for their retry-after, but they say nothing about the
         // limits the answers tell since: readings stay judged by our ledger (before,
-        // one such 429 halved the window and let coarse readings throttle for ten seconds: 12.3 s here).
+        // one such 429 let coarse readings throttle for ten seconds: 12.3 s here).
         const untold = yield* driveConcurrent({ ...common, admission: { rpm: 6_000, tpm: 1_200_000 } })
         assert.strictEqual(untold.state.outputTpm, 240_000, "the output limit is learned from the headers")
         assert.isAtMost(untold.limited, 3, `${untold.limited} × 429 without it`)
